@@ -1,0 +1,116 @@
+//! [`ApiError`]: every error a handler can return, and its one mapping to an HTTP response.
+//!
+//! Bodies follow the wire contract: validation errors are 400 `{"field": ["message", …]}`,
+//! everything else `{"detail": "…", "code": "…"}`. Internal errors are logged with their cause
+//! and answered with a generic 500 that reveals nothing.
+
+use std::collections::BTreeMap;
+
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use http::StatusCode;
+use leopard_tenancy::TenancyError;
+
+/// An error answered to an HTTP client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400 with per-field messages.
+    #[error("validation failed")]
+    Validation(BTreeMap<String, Vec<String>>),
+    /// 400 with a detail message.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// 404 `tenant_not_found`.
+    #[error("tenant not found")]
+    TenantNotFound,
+    /// 403 `tenant_inactive`.
+    #[error("tenant inactive")]
+    TenantInactive,
+    /// 409 with a detail message.
+    #[error("{0}")]
+    Conflict(String),
+    /// 503: a dependency (the database) is unavailable.
+    #[error("service unavailable")]
+    Unavailable,
+    /// 500: a bug or an unexpected failure; the cause is logged, never sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// A 400 for one field.
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        Self::Validation(BTreeMap::from([(field.to_owned(), vec![message.into()])]))
+    }
+
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::Validation(_) => (StatusCode::BAD_REQUEST, "invalid"),
+            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::TenantNotFound => (StatusCode::NOT_FOUND, "tenant_not_found"),
+            Self::TenantInactive => (StatusCode::FORBIDDEN, "tenant_inactive"),
+            Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let body = match self {
+            Self::Validation(fields) => serde_json::json!(fields),
+            Self::BadRequest(detail) | Self::NotFound(detail) | Self::Conflict(detail) => {
+                serde_json::json!({ "detail": detail, "code": code })
+            }
+            Self::TenantNotFound => serde_json::json!({
+                "detail": leopard_tenancy::layer::TENANT_NOT_FOUND_DETAIL, "code": code }),
+            Self::TenantInactive => serde_json::json!({
+                "detail": leopard_tenancy::layer::TENANT_INACTIVE_DETAIL, "code": code }),
+            Self::Unavailable => {
+                serde_json::json!({ "detail": "Service temporarily unavailable.", "code": code })
+            }
+            Self::Internal(cause) => {
+                tracing::error!(%cause, "internal error");
+                serde_json::json!({ "detail": "Internal server error.", "code": code })
+            }
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+impl From<TenancyError> for ApiError {
+    fn from(err: TenancyError) -> Self {
+        match err {
+            TenancyError::Invalid(e) => Self::BadRequest(e.to_string()),
+            TenancyError::InvalidField { field, message } => Self::field(field, message),
+            TenancyError::TenantNotFound(_) => Self::TenantNotFound,
+            TenancyError::TenantInactive(_) => Self::TenantInactive,
+            TenancyError::AlreadyExists { what, value } => {
+                Self::Conflict(format!("A {what} named {value} already exists."))
+            }
+            TenancyError::NotConfirmed(what) => {
+                Self::BadRequest(format!("Refusing to {what} without explicit confirmation."))
+            }
+            TenancyError::MigrationLocked => {
+                Self::Conflict("A migration run is in progress; try again later.".into())
+            }
+            e @ (TenancyError::MigrationFailed { .. }
+            | TenancyError::ChecksumMismatch { .. }
+            | TenancyError::InvalidMigrationSet(_)
+            | TenancyError::Embedded(_)) => Self::Internal(e.to_string()),
+            TenancyError::Database(e) => match e {
+                sqlx_pool_error @ (sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)) => {
+                    tracing::error!(error = %sqlx_pool_error, "database unavailable");
+                    Self::Unavailable
+                }
+                other => Self::Internal(other.to_string()),
+            },
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! Extractors.
+
+use axum::extract::FromRequestParts;
+use http::request::Parts;
+use leopard_tenancy::TenantContext;
+
+use crate::ApiError;
+
+/// The request's tenant, put there by [`leopard_tenancy::TenancyLayer`].
+///
+/// A route outside the layer (or on a public path) has no tenant and answers 404
+/// `tenant_not_found`.
+#[derive(Debug, Clone)]
+pub struct Tenant(pub TenantContext);
+
+impl<S: Send + Sync> FromRequestParts<S> for Tenant {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<TenantContext>()
+            .cloned()
+            .map(Tenant)
+            .ok_or(ApiError::TenantNotFound)
+    }
+}
+
+impl std::ops::Deref for Tenant {
+    type Target = TenantContext;
+    fn deref(&self) -> &TenantContext {
+        &self.0
+    }
+}

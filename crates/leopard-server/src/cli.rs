@@ -1,0 +1,298 @@
+//! The CLI commands: `serve`, `demo`, `migrate`, `tenant …`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use indicatif::{ProgressBar, ProgressStyle};
+use leopard_core::{HostName, SchemaName, TenantSlug};
+use leopard_tenancy::migrate::{MigrateAllOptions, MigrateReport};
+use leopard_tenancy::provision::Provisioner;
+use leopard_tenancy::{Migrator, NewTenant, SubscriptionStatus, TenantRegistry};
+
+use crate::config::{
+    Cli, Command, DomainCommand, GlobalArgs, MigrateArgs, ServeArgs, TenantCommand,
+    TenantCreateArgs,
+};
+use crate::db::Database;
+use crate::{app, migrations};
+
+/// The tenants `leopard demo` creates when missing: (slug, name).
+pub const DEMO_TENANTS: &[(&str, &str)] = &[("acme", "Acme Corp"), ("globex", "Globex Corporation")];
+
+/// Runs one parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(&cli.global, &args, false).await,
+        Command::Demo(args) => serve(&cli.global, &args, true).await,
+        Command::Migrate(args) => migrate(&cli.global, &args).await,
+        Command::Tenant(cmd) => tenant(&cli.global, cmd).await,
+    }
+}
+
+async fn serve(global: &GlobalArgs, args: &ServeArgs, demo: bool) -> anyhow::Result<()> {
+    let db = Database::open(global, args.pool_size.max(2)).await?;
+    let result = serve_on(global, args, demo, &db).await;
+    db.close().await?;
+    result
+}
+
+async fn serve_on(
+    global: &GlobalArgs,
+    args: &ServeArgs,
+    demo: bool,
+    db: &Database,
+) -> anyhow::Result<()> {
+    let set = migrations::set();
+    let migrator = Migrator::new(db.pool.clone(), Arc::clone(&set));
+    migrator.migrate_shared().await?;
+    if demo {
+        let provisioner = Provisioner::new(db.pool.clone(), Arc::clone(&set), global.resolve_config());
+        let existing: Vec<String> = provisioner
+            .list()
+            .await?
+            .into_iter()
+            .map(|t| t.slug.to_string())
+            .collect();
+        for (slug, name) in DEMO_TENANTS {
+            if !existing.iter().any(|s| s == slug) {
+                let provisioned = provisioner
+                    .create(NewTenant::new(TenantSlug::parse(slug)?, *name))
+                    .await?;
+                tracing::info!(slug, ms = provisioned.duration.as_millis() as u64, "created demo tenant");
+            }
+        }
+        let report = migrator.migrate_all(MigrateAllOptions::default()).await?;
+        if !report.is_success() {
+            bail!("demo tenants failed to migrate: {:?}", report.failed);
+        }
+    } else if migrator.pending_anywhere().await? {
+        tracing::warn!("some tenant schemas have pending migrations: run `leopard migrate --all`");
+    }
+    let registry = TenantRegistry::load(db.pool.clone(), global.resolve_config()).await?;
+    let _refresh = registry
+        .start_refresh(Duration::from_secs(args.registry_reload_secs.max(1)))
+        .await?;
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .with_context(|| format!("binding {}", args.bind))?;
+    let addr = listener.local_addr()?;
+    if demo {
+        print_demo_banner(global, addr.port(), &registry);
+    }
+    tracing::info!(%addr, tenants = registry.tenant_count(), "serving");
+    axum::serve(listener, app::router(db.pool.clone(), Arc::clone(&registry)))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn print_demo_banner(global: &GlobalArgs, port: u16, registry: &TenantRegistry) {
+    let base = &global.base_domain;
+    println!("\nLeopard demo is running. Try:");
+    println!("  curl http://{base}:{port}/health/");
+    for tenant in registry.tenants() {
+        let slug = &tenant.slug;
+        println!("  curl http://{slug}.{base}:{port}/api/public/tenant-info/");
+        println!(
+            "  curl http://{slug}-{}.{base}:{port}/api/public/tenant-info/",
+            global.app_subdomain
+        );
+    }
+    println!("Stop with Ctrl-C.\n");
+}
+
+/// Resolves when SIGINT or SIGTERM arrives.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            futures::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => futures::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received");
+}
+
+async fn migrate(global: &GlobalArgs, args: &MigrateArgs) -> anyhow::Result<()> {
+    let jobs = args.jobs.max(1);
+    let db = Database::open(global, u32::try_from(jobs + 2).unwrap_or(u32::MAX)).await?;
+    let result = migrate_on(&db, args, jobs).await;
+    db.close().await?;
+    result
+}
+
+async fn migrate_on(db: &Database, args: &MigrateArgs, jobs: usize) -> anyhow::Result<()> {
+    let migrator = Migrator::new(db.pool.clone(), migrations::set());
+    let applied = migrator.migrate_shared().await?;
+    println!("shared: {applied} migration(s) applied");
+    if let Some(schema) = &args.schema {
+        let schema = SchemaName::parse(schema)?;
+        let outcome = migrator.migrate_schema(&schema).await?;
+        println!("{}: {outcome:?}", schema.as_str());
+        if let leopard_tenancy::migrate::TenantOutcome::Failed { error } = outcome {
+            bail!("{} failed: {error}", schema.as_str());
+        }
+        return Ok(());
+    }
+    if !args.all {
+        return Ok(());
+    }
+    let bar = ProgressBar::hidden();
+    let progress_bar = bar.clone();
+    let options = MigrateAllOptions {
+        jobs,
+        skip_failing: args.skip_failing,
+        progress: Some(Arc::new(move |p: &leopard_tenancy::migrate::Progress| {
+            if progress_bar.is_hidden() {
+                progress_bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                progress_bar.set_length(p.total as u64);
+                progress_bar.set_style(
+                    ProgressStyle::with_template("{bar:40} {pos}/{len} tenants {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+            }
+            progress_bar.set_position(p.done as u64);
+            progress_bar.set_message(p.schema.as_str().to_owned());
+        })),
+    };
+    let report = migrator.migrate_all(options).await?;
+    bar.finish_and_clear();
+    print_report(&report);
+    if !report.failed.is_empty() && !args.skip_failing {
+        bail!(
+            "stopped at a failing tenant; {} tenant(s) not started. Fix it and rerun (completed steps are kept), or pass --skip-failing",
+            report.not_started
+        );
+    }
+    Ok(())
+}
+
+fn print_report(report: &MigrateReport) {
+    println!(
+        "tenants: {} total, {} pending, {} migrated, {} already up to date, {} failed, {} not started ({:.2?})",
+        report.tenants,
+        report.pending,
+        report.migrated,
+        report.up_to_date,
+        report.failed.len(),
+        report.not_started,
+        report.elapsed
+    );
+    for (schema, error) in &report.failed {
+        println!("  FAILED {}: {error}", schema.as_str());
+    }
+}
+
+async fn tenant(global: &GlobalArgs, cmd: TenantCommand) -> anyhow::Result<()> {
+    let db = Database::open(global, 4).await?;
+    let result = tenant_on(global, &db, cmd).await;
+    db.close().await?;
+    result
+}
+
+async fn tenant_on(global: &GlobalArgs, db: &Database, cmd: TenantCommand) -> anyhow::Result<()> {
+    let set = migrations::set();
+    Migrator::new(db.pool.clone(), Arc::clone(&set))
+        .migrate_shared()
+        .await?;
+    let provisioner = Provisioner::new(db.pool.clone(), set, global.resolve_config());
+    match cmd {
+        TenantCommand::Create(args) => {
+            let provisioned = provisioner.create(new_tenant(&args)?).await?;
+            let t = &provisioned.tenant;
+            println!(
+                "created tenant {} ({}) in schema {} in {} ms; domains: {}",
+                t.slug,
+                t.name,
+                t.schema_name.as_str(),
+                provisioned.duration.as_millis(),
+                t.domains.join(", ")
+            );
+        }
+        TenantCommand::List => {
+            println!("{:<20} {:<28} {:<10} {:<7} DOMAINS", "SLUG", "NAME", "STATUS", "ACTIVE");
+            for t in provisioner.list().await? {
+                println!(
+                    "{:<20} {:<28} {:<10} {:<7} {}",
+                    t.slug.as_str(),
+                    t.name,
+                    t.subscription_status.as_str(),
+                    t.is_active,
+                    t.domains.join(", ")
+                );
+            }
+        }
+        TenantCommand::Suspend { slug } => {
+            let t = provisioner
+                .set_status(&TenantSlug::parse(&slug)?, SubscriptionStatus::Suspended)
+                .await?;
+            println!("suspended {}", t.slug);
+        }
+        TenantCommand::Activate { slug } => {
+            let t = provisioner
+                .set_status(&TenantSlug::parse(&slug)?, SubscriptionStatus::Active)
+                .await?;
+            println!("activated {}", t.slug);
+        }
+        TenantCommand::Deactivate { slug } => {
+            let t = provisioner.deactivate(&TenantSlug::parse(&slug)?).await?;
+            println!("deactivated {} (data kept)", t.slug);
+        }
+        TenantCommand::Delete { slug, yes } => {
+            let slug = TenantSlug::parse(&slug)?;
+            if !yes {
+                bail!(
+                    "`tenant delete` drops schema {} and all its data; rerun with --yes to confirm, or use `tenant deactivate {slug}` to keep the data",
+                    slug.schema_name().as_str()
+                );
+            }
+            provisioner.purge(&slug, slug.as_str()).await?;
+            println!("deleted tenant {slug} and dropped its schema");
+        }
+        TenantCommand::Domain(DomainCommand::Add {
+            slug,
+            domain,
+            primary,
+        }) => {
+            let domain = HostName::parse(&domain)?;
+            provisioner
+                .add_domain(&TenantSlug::parse(&slug)?, &domain, primary)
+                .await?;
+            println!("added {domain} to {slug}");
+        }
+        TenantCommand::Domain(DomainCommand::Remove { slug, domain }) => {
+            let domain = HostName::parse(&domain)?;
+            provisioner
+                .remove_domain(&TenantSlug::parse(&slug)?, &domain)
+                .await?;
+            println!("removed {domain} from {slug}");
+        }
+    }
+    Ok(())
+}
+
+fn new_tenant(args: &TenantCreateArgs) -> anyhow::Result<NewTenant> {
+    let mut new = NewTenant::new(TenantSlug::parse(&args.slug)?, args.name.clone());
+    new.status = SubscriptionStatus::parse(&args.status)?;
+    new.domains = args
+        .domains
+        .iter()
+        .map(|d| HostName::parse(d))
+        .collect::<Result<_, _>>()?;
+    new.max_users = args.max_users;
+    new.contact_email = args.contact_email.clone();
+    new.contact_phone = args.contact_phone.clone();
+    Ok(new)
+}

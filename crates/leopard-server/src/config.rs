@@ -1,0 +1,200 @@
+//! Command-line and environment configuration. Every flag can also be set from a `LEOPARD_*`
+//! environment variable; the database URL also from `DATABASE_URL`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// `leopard`: the Leopard CRM server and its administration commands.
+#[derive(Debug, Parser)]
+#[command(name = "leopard", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Settings shared by every command.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Settings shared by every command.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// PostgreSQL URL. Without one (here, LEOPARD_DATABASE_URL or DATABASE_URL) a private
+    /// cluster is started under the data directory from the local PostgreSQL binaries.
+    #[arg(long, env = "LEOPARD_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Base domain of tenant host names.
+    #[arg(long, env = "LEOPARD_BASE_DOMAIN", default_value = "localhost", global = true)]
+    pub base_domain: String,
+    /// Application label of `<slug>-<app>.<base>` host names.
+    #[arg(long, env = "LEOPARD_APP_SUBDOMAIN", default_value = "immigrate", global = true)]
+    pub app_subdomain: String,
+    /// Where the embedded database and other local state live.
+    #[arg(long, env = "LEOPARD_DATA_DIR", default_value = "./.leopard", global = true)]
+    pub data_dir: PathBuf,
+    /// Log output format.
+    #[arg(long, env = "LEOPARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+impl GlobalArgs {
+    /// The configured database URL: the flag or `LEOPARD_DATABASE_URL`, else `DATABASE_URL`.
+    pub fn database_url(&self) -> Option<String> {
+        self.database_url
+            .clone()
+            .or_else(|| std::env::var("DATABASE_URL").ok())
+            .filter(|u| !u.trim().is_empty())
+    }
+
+    /// Host-resolution settings.
+    pub fn resolve_config(&self) -> leopard_tenancy::ResolveConfig {
+        leopard_tenancy::ResolveConfig {
+            base_domain: self.base_domain.to_ascii_lowercase(),
+            app_subdomain: self.app_subdomain.to_ascii_lowercase(),
+            patterns: true,
+        }
+    }
+}
+
+/// Log output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API.
+    Serve(ServeArgs),
+    /// Start with demo data: embedded database, migrations, tenants `acme` and `globex`; then serve.
+    Demo(ServeArgs),
+    /// Apply migrations.
+    Migrate(MigrateArgs),
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+}
+
+/// Options of `serve` and `demo`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "LEOPARD_BIND", default_value = "127.0.0.1:8000")]
+    pub bind: SocketAddr,
+    /// Maximum database connections.
+    #[arg(long, env = "LEOPARD_POOL_SIZE", default_value_t = 16)]
+    pub pool_size: u32,
+    /// Seconds between full registry reloads (changes also arrive by LISTEN/NOTIFY).
+    #[arg(long, env = "LEOPARD_REGISTRY_RELOAD_SECS", default_value_t = 30)]
+    pub registry_reload_secs: u64,
+}
+
+/// Options of `migrate`.
+#[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["shared", "schema", "all"])))]
+pub struct MigrateArgs {
+    /// Apply the shared (public-schema) migrations.
+    #[arg(long)]
+    pub shared: bool,
+    /// Migrate one tenant schema, e.g. tenant_acme.
+    #[arg(long, env = "LEOPARD_MIGRATE_SCHEMA")]
+    pub schema: Option<String>,
+    /// Migrate every tenant schema that is behind (shared migrations first).
+    #[arg(long)]
+    pub all: bool,
+    /// Tenants migrated at once with --all.
+    #[arg(long, env = "LEOPARD_MIGRATE_JOBS", default_value_t = 4)]
+    pub jobs: usize,
+    /// With --all: keep going past failing tenants and report them.
+    #[arg(long, env = "LEOPARD_MIGRATE_SKIP_FAILING")]
+    pub skip_failing: bool,
+}
+
+/// `tenant` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Provision a tenant: schema, migrations and domains `<slug>-<app>.<base>`, `<slug>.<base>`.
+    Create(TenantCreateArgs),
+    /// List tenants.
+    List,
+    /// Suspend a tenant (its requests get 403 tenant_inactive).
+    Suspend {
+        /// The tenant's slug.
+        slug: String,
+    },
+    /// Activate a tenant (status ACTIVE, is_active true).
+    Activate {
+        /// The tenant's slug.
+        slug: String,
+    },
+    /// Deactivate a tenant, keeping its data.
+    Deactivate {
+        /// The tenant's slug.
+        slug: String,
+    },
+    /// Drop a tenant's schema and registry rows (irreversible; needs --yes).
+    Delete {
+        /// The tenant's slug.
+        slug: String,
+        /// Confirm the irreversible drop.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Manage a tenant's domains.
+    #[command(subcommand)]
+    Domain(DomainCommand),
+}
+
+/// Options of `tenant create`.
+#[derive(Debug, Clone, Args)]
+pub struct TenantCreateArgs {
+    /// Short name: lower-case letters, digits and '-'.
+    #[arg(long)]
+    pub slug: String,
+    /// Display name.
+    #[arg(long)]
+    pub name: String,
+    /// Extra domains (repeatable).
+    #[arg(long = "domain")]
+    pub domains: Vec<String>,
+    /// Initial subscription status: TRIAL, ACTIVE, SUSPENDED or CANCELLED.
+    #[arg(long, default_value = "TRIAL")]
+    pub status: String,
+    /// Maximum number of users.
+    #[arg(long, default_value_t = 50)]
+    pub max_users: i32,
+    /// Contact e-mail address.
+    #[arg(long)]
+    pub contact_email: Option<String>,
+    /// Contact phone number.
+    #[arg(long)]
+    pub contact_phone: Option<String>,
+}
+
+/// `tenant domain` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DomainCommand {
+    /// Add a domain to a tenant.
+    Add {
+        /// The tenant's slug.
+        slug: String,
+        /// The host name.
+        domain: String,
+        /// Make it the tenant's primary domain.
+        #[arg(long)]
+        primary: bool,
+    },
+    /// Remove a domain from a tenant.
+    Remove {
+        /// The tenant's slug.
+        slug: String,
+        /// The host name.
+        domain: String,
+    },
+}

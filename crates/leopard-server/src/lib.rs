@@ -1,0 +1,8 @@
+//! The reference Leopard server behind the `leopard` binary: configuration, the CLI commands, and
+//! the HTTP application.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod migrations;
