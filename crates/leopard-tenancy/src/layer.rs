@@ -68,6 +68,10 @@ impl TenancyLayer {
 
     /// Also resolve from a path prefix: with `"/t"`, `/t/acme/api/x` is served as `/api/x` for
     /// tenant `acme`; tried before `Host`.
+    ///
+    /// The rewrite must happen before routing, so wrap the whole router
+    /// (`Router::new().fallback_service(layer.layer(app))`) rather than `Router::layer`, which
+    /// runs after route matching.
     pub fn with_path_prefix(mut self, prefix: impl Into<String>) -> Self {
         let prefix = prefix.into();
         self.config_mut().path_prefix = Some(prefix.trim_end_matches('/').to_owned());

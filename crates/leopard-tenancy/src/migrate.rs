@@ -237,7 +237,8 @@ impl Migrator {
                     .bind(MIGRATE_LOCK_KEY)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::raw_sql(
+                execute_script(
+                    &mut tx,
                     "CREATE TABLE IF NOT EXISTS public.leopard_shared_migrations (
                         component   text NOT NULL,
                         version     bigint NOT NULL,
@@ -247,7 +248,6 @@ impl Migrator {
                         duration_ms integer NOT NULL,
                         PRIMARY KEY (component, version))",
                 )
-                .execute(&mut *tx)
                 .await?;
                 let existing: Option<i64> = sqlx::query_scalar(
                     "SELECT checksum FROM public.leopard_shared_migrations
@@ -268,8 +268,7 @@ impl Migrator {
                     None => {}
                 }
                 let started = Instant::now();
-                sqlx::raw_sql(migration.sql)
-                    .execute(&mut *tx)
+                execute_script(&mut tx, migration.sql)
                     .await
                     .map_err(|e| failed("public", migration, &e))?;
                 sqlx::query(
@@ -520,7 +519,7 @@ async fn read_ledger(
     create: bool,
 ) -> Result<HashMap<i64, i64>, TenancyError> {
     if create {
-        sqlx::raw_sql(LEDGER_DDL).execute(&mut *conn).await?;
+        execute_script(conn, LEDGER_DDL).await?;
     }
     let rows: Vec<(i64, i64)> = sqlx::query_as("SELECT version, checksum FROM leopard_migrations")
         .fetch_all(&mut *conn)
@@ -565,8 +564,7 @@ pub(crate) async fn apply_one(
     migration: &Migration,
 ) -> Result<(), TenancyError> {
     let started = Instant::now();
-    sqlx::raw_sql(migration.sql)
-        .execute(&mut *conn)
+    execute_script(conn, migration.sql)
         .await
         .map_err(|e| failed(schema.as_str(), migration, &e))?;
     sqlx::query(
@@ -580,6 +578,15 @@ pub(crate) async fn apply_one(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// Runs SQL text, several statements allowed, with the simple-query protocol.
+///
+/// Unlike `sqlx::raw_sql`, whose future is not `Send` for every lifetime, this can run inside
+/// axum handlers and spawned tasks.
+pub(crate) async fn execute_script(conn: &mut PgConnection, sql: &str) -> Result<(), sqlx::Error> {
+    use sqlx::Executor as _;
+    conn.execute(sql).await.map(|_| ())
 }
 
 fn failed(schema: &str, migration: &Migration, err: &sqlx::Error) -> TenancyError {

@@ -10,7 +10,7 @@ use leopard_core::{HostName, SchemaName, TenantId, TenantSlug};
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::Row;
 
-use crate::migrate::{apply_one, millis, MigrationSet, LEDGER_DDL};
+use crate::migrate::{apply_one, execute_script, millis, MigrationSet, LEDGER_DDL};
 use crate::model::{NewTenant, SubscriptionStatus, Tenant};
 use crate::registry::ResolveConfig;
 use crate::TenancyError;
@@ -96,15 +96,13 @@ impl Provisioner {
         .map_err(|e| TenancyError::from_insert(e, "domain", &domains.join(", ")))?;
 
         // CREATE SCHEMA stays a statement of its own (Citus schema-based sharding needs that).
-        sqlx::raw_sql(&format!("CREATE SCHEMA {}", schema.quoted()))
-            .execute(&mut *tx)
+        execute_script(&mut tx, &format!("CREATE SCHEMA {}", schema.quoted()))
             .await
             .map_err(|e| TenancyError::from_insert(e, "schema", schema.as_str()))?;
-        sqlx::raw_sql(&format!(
-            "SET LOCAL search_path TO {}, public; {LEDGER_DDL}",
-            schema.quoted()
-        ))
-        .execute(&mut *tx)
+        execute_script(
+            &mut tx,
+            &format!("SET LOCAL search_path TO {}, public; {LEDGER_DDL}", schema.quoted()),
+        )
         .await?;
         for migration in self.set.tenant() {
             apply_one(&mut tx, &schema, migration).await?;
@@ -211,9 +209,11 @@ impl Provisioner {
         .await?;
         let schema = schema.ok_or_else(|| TenancyError::TenantNotFound(slug.to_string()))?;
         let schema = SchemaName::parse(&schema)?;
-        sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS {} CASCADE", schema.quoted()))
-            .execute(&mut *tx)
-            .await?;
+        execute_script(
+            &mut tx,
+            &format!("DROP SCHEMA IF EXISTS {} CASCADE", schema.quoted()),
+        )
+        .await?;
         tx.commit().await?;
         tracing::info!(slug = slug.as_str(), "purged tenant");
         Ok(())
