@@ -1,0 +1,164 @@
+//! The reference server's HTTP surface and CLI, against a real PostgreSQL database.
+
+use std::process::Command;
+use std::sync::Arc;
+
+use axum::body::Body;
+use http::{Request, StatusCode};
+use http_body_util::BodyExt as _;
+use leopard_core::TenantSlug;
+use leopard_server::{app, migrations};
+use leopard_tenancy::migrate::Migrator;
+use leopard_tenancy::provision::Provisioner;
+use leopard_tenancy::testing::TestDatabase;
+use leopard_tenancy::{NewTenant, ResolveConfig, SubscriptionStatus, TenantRegistry};
+use tower::ServiceExt as _;
+
+async fn get(app: &axum::Router, host: &str, path: &str) -> (StatusCode, http::HeaderMap, serde_json::Value) {
+    let request = Request::get(path)
+        .header("host", host)
+        .body(Body::empty())
+        .expect("request");
+    let response = app.clone().oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    (status, headers, serde_json::from_slice(&bytes).expect("JSON"))
+}
+
+async fn provisioned_db() -> (TestDatabase, Provisioner) {
+    let db = TestDatabase::new().await.expect("database");
+    let set = migrations::set();
+    Migrator::new(db.pool().clone(), Arc::clone(&set))
+        .migrate_shared()
+        .await
+        .expect("shared");
+    let provisioner = Provisioner::new(db.pool().clone(), set, ResolveConfig::default());
+    for (slug, name) in [("acme", "Acme Corp"), ("globex", "Globex")] {
+        provisioner
+            .create(NewTenant::new(TenantSlug::parse(slug).expect("slug"), name))
+            .await
+            .expect("tenant");
+    }
+    (db, provisioner)
+}
+
+#[tokio::test]
+async fn health_and_tenant_info_answer_per_host_with_the_original_wire_format() {
+    let (db, provisioner) = provisioned_db().await;
+    let registry = TenantRegistry::load(db.pool().clone(), ResolveConfig::default())
+        .await
+        .expect("registry");
+    let app = app::router(db.pool().clone(), Arc::clone(&registry));
+
+    let (status, _, body) = get(&app, "localhost:8000", "/health/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, serde_json::json!({"status": "healthy", "service": "leopard"}));
+
+    let (status, headers, body) = get(&app, "acme-immigrate.localhost:8000", "/api/public/tenant-info/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["tenant_name"], "Acme Corp");
+    assert!(body["tenant_id"].is_i64());
+    assert_eq!(headers["cache-control"], "no-cache, no-store, must-revalidate");
+    let (_, _, body) = get(&app, "globex.localhost", "/api/public/tenant-info/").await;
+    assert_eq!(body["tenant_name"], "Globex");
+
+    let (status, _, body) = get(&app, "nobody.localhost", "/api/public/tenant-info/").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["code"], "tenant_not_found");
+
+    provisioner
+        .set_status(&TenantSlug::parse("globex").expect("slug"), SubscriptionStatus::Suspended)
+        .await
+        .expect("suspended");
+    registry.reload().await.expect("reload");
+    let (status, _, body) = get(&app, "globex.localhost", "/api/public/tenant-info/").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["code"], "tenant_inactive");
+}
+
+#[tokio::test]
+async fn health_reports_503_when_the_database_is_gone() {
+    let (db, _) = provisioned_db().await;
+    let registry = TenantRegistry::load(db.pool().clone(), ResolveConfig::default())
+        .await
+        .expect("registry");
+    let app = app::router(db.pool().clone(), registry);
+    db.pool().close().await;
+    let (status, _, body) = get(&app, "localhost", "/health/").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["status"], "unhealthy");
+    assert!(!body.to_string().contains("closed"), "internals are not sent: {body}");
+}
+
+/// Runs the `leopard` binary against `db` and returns (success, stdout + stderr).
+fn leopard(db: &TestDatabase, args: &[&str]) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_leopard"))
+        .args(args)
+        .env("LEOPARD_DATABASE_URL", db.url())
+        .env("LEOPARD_LOG", "warn")
+        .output()
+        .expect("the binary runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+#[tokio::test]
+async fn the_cli_creates_lists_suspends_and_deletes_tenants_and_migrates_all() {
+    let db = TestDatabase::new().await.expect("database");
+    let (ok, out) = leopard(&db, &["migrate", "--shared"]);
+    assert!(ok, "{out}");
+
+    let (ok, out) = leopard(
+        &db,
+        &["tenant", "create", "--slug", "acme", "--name", "Acme Corp", "--domain", "crm.acme.example", "--status", "ACTIVE"],
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("acme-immigrate.localhost, acme.localhost, crm.acme.example"), "{out}");
+
+    let (ok, out) = leopard(&db, &["tenant", "create", "--slug", "acme\"; drop schema public; --", "--name", "x"]);
+    assert!(!ok, "an injection attempt is refused: {out}");
+    assert!(out.contains("invalid tenant slug"), "{out}");
+    let (ok, out) = leopard(&db, &["migrate", "--schema", "acme\"; drop schema public; --"]);
+    assert!(!ok);
+    assert!(out.contains("invalid schema name"), "{out}");
+
+    let (ok, out) = leopard(&db, &["tenant", "suspend", "acme"]);
+    assert!(ok, "{out}");
+    let (ok, out) = leopard(&db, &["tenant", "list"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("SUSPENDED"), "{out}");
+
+    let (ok, out) = leopard(&db, &["tenant", "domain", "add", "acme", "Portal.Acme.Example"]);
+    assert!(ok, "{out}");
+    let (ok, out) = leopard(&db, &["tenant", "domain", "remove", "acme", "crm.acme.example"]);
+    assert!(ok, "{out}");
+    let (_, out) = leopard(&db, &["tenant", "list"]);
+    assert!(out.contains("portal.acme.example") && !out.contains("crm.acme.example"), "{out}");
+
+    let (ok, out) = leopard(&db, &["migrate", "--all", "--jobs", "2"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("1 total, 0 pending"), "{out}");
+
+    let (ok, out) = leopard(&db, &["tenant", "delete", "acme"]);
+    assert!(!ok, "delete needs --yes: {out}");
+    let (ok, out) = leopard(&db, &["tenant", "delete", "acme", "--yes"]);
+    assert!(ok, "{out}");
+    let exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'tenant_acme')",
+    )
+    .fetch_one(db.pool())
+    .await
+    .expect("query");
+    assert!(!exists);
+    let public_exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'public')")
+            .fetch_one(db.pool())
+            .await
+            .expect("query");
+    assert!(public_exists);
+}
