@@ -61,7 +61,10 @@ async fn probe(
             let failed = sqlx::query("SELECT 1 / 0").execute(&mut *tx).await;
             assert!(failed.is_err());
             drop(tx);
-            return Err((StatusCode::CONFLICT, json!({"schema": schema, "marker": marker}).to_string()));
+            return Err((
+                StatusCode::CONFLICT,
+                json!({"schema": schema, "marker": marker}).to_string(),
+            ));
         }
         _ => {
             for statement in [
@@ -101,7 +104,12 @@ async fn a_thousand_interleaved_requests_over_twenty_tenants_never_leak_through_
 
     let mut rng = rand::thread_rng();
     let plan: Vec<(String, u8)> = (0..1000)
-        .map(|_| (slugs[rng.gen_range(0..slugs.len())].clone(), rng.gen_range(0..4)))
+        .map(|_| {
+            (
+                slugs[rng.gen_range(0..slugs.len())].clone(),
+                rng.gen_range(0..4),
+            )
+        })
         .collect();
     let commits_planned = plan.iter().filter(|(_, mode)| *mode == 0).count();
 
@@ -109,9 +117,12 @@ async fn a_thousand_interleaved_requests_over_twenty_tenants_never_leak_through_
         .map(|(slug, mode)| {
             let app = app.clone();
             async move {
-                let (status, body) =
-                    get_json(&app, &format!("{slug}.localhost"), &format!("/probe/?mode={mode}"))
-                        .await;
+                let (status, body) = get_json(
+                    &app,
+                    &format!("{slug}.localhost"),
+                    &format!("/probe/?mode={mode}"),
+                )
+                .await;
                 (slug, mode, status, body)
             }
         })
@@ -121,7 +132,11 @@ async fn a_thousand_interleaved_requests_over_twenty_tenants_never_leak_through_
 
     let mut leaks = Vec::new();
     for (slug, mode, status, body) in &results {
-        let expected_status = if *mode == 2 { StatusCode::CONFLICT } else { StatusCode::OK };
+        let expected_status = if *mode == 2 {
+            StatusCode::CONFLICT
+        } else {
+            StatusCode::OK
+        };
         assert_eq!(*status, expected_status, "{slug} mode {mode}: {body}");
         let body = if *mode == 2 {
             serde_json::from_str::<Value>(body.as_str().unwrap_or_default()).unwrap_or(body.clone())
@@ -133,7 +148,12 @@ async fn a_thousand_interleaved_requests_over_twenty_tenants_never_leak_through_
         }
     }
     assert_eq!(results.len(), 1000);
-    assert!(leaks.is_empty(), "{} leaks, e.g. {:?}", leaks.len(), &leaks[..leaks.len().min(5)]);
+    assert!(
+        leaks.is_empty(),
+        "{} leaks, e.g. {:?}",
+        leaks.len(),
+        &leaks[..leaks.len().min(5)]
+    );
 
     // Every committed row landed in its own tenant's table, and no rolled-back row survived.
     let mut committed = 0;
@@ -144,7 +164,10 @@ async fn a_thousand_interleaved_requests_over_twenty_tenants_never_leak_through_
             .fetch_all(&mut *tx)
             .await
             .expect("items");
-        assert!(labels.iter().all(|l| l == slug), "{slug} holds foreign rows: {labels:?}");
+        assert!(
+            labels.iter().all(|l| l == slug),
+            "{slug} holds foreign rows: {labels:?}"
+        );
         committed += labels.len();
     }
     assert_eq!(committed, commits_planned);

@@ -76,7 +76,11 @@ async fn migrate_all_stops_at_a_failing_tenant_and_a_rerun_resumes_where_each_te
     assert_eq!(first.pending, 6);
     assert_eq!(first.failed.len(), 1);
     assert_eq!(first.failed[0].0.as_str(), "tenant_mig3");
-    assert!(first.failed[0].1.contains("already exists"), "{}", first.failed[0].1);
+    assert!(
+        first.failed[0].1.contains("already exists"),
+        "{}",
+        first.failed[0].1
+    );
     // With one job and id order, mig0..mig2 were migrated and mig4, mig5 never started.
     assert_eq!(first.migrated, 3);
     assert_eq!(first.not_started, 2);
@@ -91,7 +95,10 @@ async fn migrate_all_stops_at_a_failing_tenant_and_a_rerun_resumes_where_each_te
     // Repair the tenant and rerun: only the unfinished tenants are touched.
     let ctx = registry.context_for("mig3").expect("tenant");
     let mut tx = ctx.begin().await.expect("tx");
-    sqlx::query("DROP TABLE notes").execute(&mut *tx).await.expect("repaired");
+    sqlx::query("DROP TABLE notes")
+        .execute(&mut *tx)
+        .await
+        .expect("repaired");
     tx.commit().await.expect("commit");
 
     let second = full
@@ -101,7 +108,10 @@ async fn migrate_all_stops_at_a_failing_tenant_and_a_rerun_resumes_where_each_te
         })
         .await
         .expect("run");
-    assert_eq!(second.pending, 3, "mig0..mig2 are skipped by the status check");
+    assert_eq!(
+        second.pending, 3,
+        "mig0..mig2 are skipped by the status check"
+    );
     assert_eq!(second.migrated, 3);
     assert!(second.is_success());
     for i in 0..6 {
@@ -112,7 +122,10 @@ async fn migrate_all_stops_at_a_failing_tenant_and_a_rerun_resumes_where_each_te
     }
     assert!(!full.pending_anywhere().await.expect("query"));
 
-    let third = full.migrate_all(MigrateAllOptions::default()).await.expect("run");
+    let third = full
+        .migrate_all(MigrateAllOptions::default())
+        .await
+        .expect("run");
     assert_eq!((third.tenants, third.pending, third.migrated), (6, 0, 0));
 }
 
@@ -128,7 +141,9 @@ async fn skip_failing_migrates_every_other_tenant_and_reports_the_failure() {
             jobs: 3,
             skip_failing: true,
             progress: Some(Arc::new(move |p| {
-                sink.lock().expect("lock").push((p.done, p.total, p.schema.as_str().to_owned()));
+                sink.lock()
+                    .expect("lock")
+                    .push((p.done, p.total, p.schema.as_str().to_owned()));
             })),
         })
         .await
@@ -188,7 +203,11 @@ async fn an_edited_migration_is_reported_as_a_checksum_mismatch() {
         .await
         .expect("run");
     assert_eq!(report.failed.len(), 1);
-    assert!(report.failed[0].1.contains("checksum"), "{}", report.failed[0].1);
+    assert!(
+        report.failed[0].1.contains("checksum"),
+        "{}",
+        report.failed[0].1
+    );
 }
 
 #[tokio::test]
@@ -197,7 +216,7 @@ async fn a_second_concurrent_run_is_refused_while_the_first_holds_the_lock() {
     let pool = env.db.pool();
     let mut holder = pool.acquire().await.expect("connection");
     sqlx::query("SELECT pg_advisory_lock($1)")
-        .bind(0x6c65_6f70_6d69_67_i64)
+        .bind(leopard::tenancy::migrate::MIGRATE_LOCK_KEY)
         .execute(&mut *holder)
         .await
         .expect("lock");
@@ -208,7 +227,7 @@ async fn a_second_concurrent_run_is_refused_while_the_first_holds_the_lock() {
         .expect_err("locked");
     assert!(matches!(err, TenancyError::MigrationLocked));
     sqlx::query("SELECT pg_advisory_unlock($1)")
-        .bind(0x6c65_6f70_6d69_67_i64)
+        .bind(leopard::tenancy::migrate::MIGRATE_LOCK_KEY)
         .execute(&mut *holder)
         .await
         .expect("unlock");
@@ -220,7 +239,11 @@ async fn a_second_concurrent_run_is_refused_while_the_first_holds_the_lock() {
         .await
         .expect("run");
     assert!(report.is_success());
-    assert_eq!((report.tenants, report.pending), (1, 0), "provisioning left it up to date");
+    assert_eq!(
+        (report.tenants, report.pending),
+        (1, 0),
+        "provisioning left it up to date"
+    );
 }
 
 #[tokio::test]

@@ -24,7 +24,10 @@ async fn schema_exists(pool: &PgPool, schema: &str) -> bool {
 }
 
 async fn count(pool: &PgPool, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(pool).await.expect("count")
+    sqlx::query_scalar(sql)
+        .fetch_one(pool)
+        .await
+        .expect("count")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,7 +38,10 @@ async fn twenty_tenants_provisioned_concurrently_all_get_their_schema_domains_an
             let provisioner = env.provisioner.clone();
             async move {
                 provisioner
-                    .create(NewTenant::new(slug_of(&format!("conc{i}")), format!("Concurrent {i}")))
+                    .create(NewTenant::new(
+                        slug_of(&format!("conc{i}")),
+                        format!("Concurrent {i}"),
+                    ))
                     .await
             }
         })
@@ -51,8 +57,14 @@ async fn twenty_tenants_provisioned_concurrently_all_get_their_schema_domains_an
     for i in 0..20 {
         assert!(schema_exists(pool, &format!("tenant_conc{i}")).await);
     }
-    assert_eq!(count(pool, "SELECT count(*) FROM public.leopard_tenants").await, 20);
-    assert_eq!(count(pool, "SELECT count(*) FROM public.leopard_domains").await, 40);
+    assert_eq!(
+        count(pool, "SELECT count(*) FROM public.leopard_tenants").await,
+        20
+    );
+    assert_eq!(
+        count(pool, "SELECT count(*) FROM public.leopard_domains").await,
+        40
+    );
     assert_eq!(
         count(pool, "SELECT count(*) FROM public.leopard_tenant_migrations WHERE state = 'ok' AND version = 1").await,
         20
@@ -72,7 +84,11 @@ async fn twenty_tenants_provisioned_concurrently_all_get_their_schema_domains_an
 
 #[tokio::test]
 async fn a_failing_tenant_migration_leaves_no_row_no_domain_and_no_schema_behind() {
-    let broken = Migration::new(2, "broken", "CREATE TABLE ok_so_far (id int); SELECT 1 / 0;");
+    let broken = Migration::new(
+        2,
+        "broken",
+        "CREATE TABLE ok_so_far (id int); SELECT 1 / 0;",
+    );
     let env = Env::with_migrations(vec![MARKER, broken], 4).await;
     let err = env
         .provisioner
@@ -85,9 +101,22 @@ async fn a_failing_tenant_migration_leaves_no_row_no_domain_and_no_schema_behind
     );
     let pool = env.db.pool();
     assert!(!schema_exists(pool, "tenant_doomed").await);
-    assert_eq!(count(pool, "SELECT count(*) FROM public.leopard_tenants").await, 0);
-    assert_eq!(count(pool, "SELECT count(*) FROM public.leopard_domains").await, 0);
-    assert_eq!(count(pool, "SELECT count(*) FROM public.leopard_tenant_migrations").await, 0);
+    assert_eq!(
+        count(pool, "SELECT count(*) FROM public.leopard_tenants").await,
+        0
+    );
+    assert_eq!(
+        count(pool, "SELECT count(*) FROM public.leopard_domains").await,
+        0
+    );
+    assert_eq!(
+        count(
+            pool,
+            "SELECT count(*) FROM public.leopard_tenant_migrations"
+        )
+        .await,
+        0
+    );
 }
 
 #[tokio::test]
@@ -99,20 +128,36 @@ async fn duplicate_slugs_and_domains_are_refused_and_change_nothing() {
         .create(NewTenant::new(slug_of("acme"), "Acme again"))
         .await
         .expect_err("duplicate slug");
-    assert!(matches!(err, TenancyError::AlreadyExists { what: "tenant", .. }), "{err}");
+    assert!(
+        matches!(err, TenancyError::AlreadyExists { what: "tenant", .. }),
+        "{err}"
+    );
 
     let mut clash = NewTenant::new(slug_of("other"), "Other");
     clash.domains = vec![HostName::parse("acme.localhost").expect("host")];
-    let err = env.provisioner.create(clash).await.expect_err("duplicate domain");
-    assert!(matches!(err, TenancyError::AlreadyExists { what: "domain", .. }), "{err}");
+    let err = env
+        .provisioner
+        .create(clash)
+        .await
+        .expect_err("duplicate domain");
+    assert!(
+        matches!(err, TenancyError::AlreadyExists { what: "domain", .. }),
+        "{err}"
+    );
     let pool = env.db.pool();
     assert!(!schema_exists(pool, "tenant_other").await);
-    assert_eq!(count(pool, "SELECT count(*) FROM public.leopard_tenants").await, 1);
+    assert_eq!(
+        count(pool, "SELECT count(*) FROM public.leopard_tenants").await,
+        1
+    );
 
     let mut bad = NewTenant::new(slug_of("blank"), "   ");
     bad.max_users = 3;
     let err = env.provisioner.create(bad).await.expect_err("blank name");
-    assert!(matches!(err, TenancyError::InvalidField { field: "name", .. }), "{err}");
+    assert!(
+        matches!(err, TenancyError::InvalidField { field: "name", .. }),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -120,16 +165,30 @@ async fn purging_needs_the_slug_as_confirmation_and_then_drops_schema_and_rows()
     let env = Env::new().await;
     env.tenant("gone").await;
     let slug = slug_of("gone");
-    let err = env.provisioner.purge(&slug, "yes").await.expect_err("unconfirmed");
+    let err = env
+        .provisioner
+        .purge(&slug, "yes")
+        .await
+        .expect_err("unconfirmed");
     assert!(matches!(err, TenancyError::NotConfirmed(_)));
     let pool = env.db.pool();
     assert!(schema_exists(pool, "tenant_gone").await);
 
     env.provisioner.purge(&slug, "gone").await.expect("purged");
     assert!(!schema_exists(pool, "tenant_gone").await);
-    assert_eq!(count(pool, "SELECT count(*) FROM public.leopard_tenants").await, 0);
-    assert_eq!(count(pool, "SELECT count(*) FROM public.leopard_domains").await, 0);
-    let err = env.provisioner.purge(&slug, "gone").await.expect_err("already gone");
+    assert_eq!(
+        count(pool, "SELECT count(*) FROM public.leopard_tenants").await,
+        0
+    );
+    assert_eq!(
+        count(pool, "SELECT count(*) FROM public.leopard_domains").await,
+        0
+    );
+    let err = env
+        .provisioner
+        .purge(&slug, "gone")
+        .await
+        .expect_err("already gone");
     assert!(matches!(err, TenancyError::TenantNotFound(_)));
 }
 
@@ -153,13 +212,16 @@ async fn provisioning_and_migrating_can_run_inside_an_axum_handler() {
     let request = http::Request::post("/create/")
         .body(axum::body::Body::empty())
         .expect("request");
-    let response = tower::ServiceExt::oneshot(app, request).await.expect("infallible");
+    let response = tower::ServiceExt::oneshot(app, request)
+        .await
+        .expect("infallible");
     assert_eq!(response.status(), http::StatusCode::OK);
     assert!(schema_exists(env.db.pool(), "tenant_fromhttp").await);
     let migrator = Arc::new(env.migrator.clone());
-    let report = tokio::spawn(async move { migrator.migrate_all(MigrateAllOptions::default()).await })
-        .await
-        .expect("joined")
-        .expect("migrated");
+    let report =
+        tokio::spawn(async move { migrator.migrate_all(MigrateAllOptions::default()).await })
+            .await
+            .expect("joined")
+            .expect("migrated");
     assert!(report.is_success());
 }

@@ -70,15 +70,30 @@ async fn hosts_resolve_by_exact_domain_then_app_pattern_then_slug_pattern() {
 
     let slug_for = |host: &str| registry.resolve_host(host).map(|t| t.slug.to_string());
     assert_eq!(slug_for("acme.localhost").as_deref(), Some("acme"));
-    assert_eq!(slug_for("acme-immigrate.localhost").as_deref(), Some("acme"));
-    assert_eq!(slug_for("globex-immigrate.localhost").as_deref(), Some("globex"));
+    assert_eq!(
+        slug_for("acme-immigrate.localhost").as_deref(),
+        Some("acme")
+    );
+    assert_eq!(
+        slug_for("globex-immigrate.localhost").as_deref(),
+        Some("globex")
+    );
     assert_eq!(slug_for("crm.initech.example").as_deref(), Some("initech"));
     assert_eq!(slug_for("umbrella.localhost").as_deref(), Some("umbrella"));
-    assert_eq!(slug_for("umbrella-immigrate.localhost").as_deref(), Some("umbrella"));
+    assert_eq!(
+        slug_for("umbrella-immigrate.localhost").as_deref(),
+        Some("umbrella")
+    );
     // Case, port and a leading www. do not matter.
     assert_eq!(slug_for("ACME.LocalHost:8000").as_deref(), Some("acme"));
-    assert_eq!(slug_for("www.acme-immigrate.localhost").as_deref(), Some("acme"));
-    assert_eq!(slug_for("WWW.CRM.Initech.Example:443").as_deref(), Some("initech"));
+    assert_eq!(
+        slug_for("www.acme-immigrate.localhost").as_deref(),
+        Some("acme")
+    );
+    assert_eq!(
+        slug_for("WWW.CRM.Initech.Example:443").as_deref(),
+        Some("initech")
+    );
     // Unknown hosts, other bases and deeper names do not resolve.
     assert_eq!(slug_for("nobody.localhost"), None);
     assert_eq!(slug_for("acme.example.com"), None);
@@ -117,7 +132,11 @@ async fn the_layer_answers_json_404_for_unknown_hosts_and_403_for_inactive_tenan
     assert_eq!(body["code"], "tenant_not_found");
     assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
 
-    for host in ["suspended.localhost", "cancelled.localhost", "off.localhost"] {
+    for host in [
+        "suspended.localhost",
+        "cancelled.localhost",
+        "off.localhost",
+    ] {
         let (status, body) = get_json(&app, host, "/whoami/").await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{host}");
         assert_eq!(body["code"], "tenant_inactive", "{host}");
@@ -163,7 +182,11 @@ async fn header_and_path_prefix_resolvers_work_only_when_enabled() {
         .body(axum::body::Body::empty())
         .expect("request");
     let (status, body) = common::send(&with_header, request).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "a named but unknown tenant is not found");
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a named but unknown tenant is not found"
+    );
     assert_eq!(body["code"], "tenant_not_found");
 
     // Path rewriting must happen before routing: the layer wraps the whole router.
@@ -223,7 +246,11 @@ async fn unknown_hosts_are_answered_without_any_database_query() {
     // Known hosts resolve without queries too (the handler above does not query).
     let (status, _) = get_json(&app, "acme.localhost", "/whoami/").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(checkouts.load(Ordering::SeqCst), before, "no connection was checked out");
+    assert_eq!(
+        checkouts.load(Ordering::SeqCst),
+        before,
+        "no connection was checked out"
+    );
 }
 
 #[tokio::test]
@@ -240,7 +267,10 @@ async fn new_tenants_domains_and_suspensions_are_seen_within_a_second_without_re
     let limit = Duration::from_secs(1);
 
     env.tenant("newco").await;
-    let seen = within(limit, || registry.resolve_host("newco-immigrate.localhost").is_some()).await;
+    let seen = within(limit, || {
+        registry.resolve_host("newco-immigrate.localhost").is_some()
+    })
+    .await;
     assert!(seen.is_some(), "a new tenant resolves within 1 s");
 
     env.provisioner
@@ -251,7 +281,10 @@ async fn new_tenants_domains_and_suspensions_are_seen_within_a_second_without_re
         )
         .await
         .expect("domain added");
-    let seen = within(limit, || registry.resolve_host("crm.acme.example").is_some()).await;
+    let seen = within(limit, || {
+        registry.resolve_host("crm.acme.example").is_some()
+    })
+    .await;
     assert!(seen.is_some(), "a new domain resolves within 1 s");
 
     env.provisioner
@@ -276,6 +309,12 @@ async fn new_tenants_domains_and_suspensions_are_seen_within_a_second_without_re
         )
         .await
         .expect("domain removed");
-    let seen = within(limit, || registry.resolve_host("crm.acme.example").is_none()).await;
-    assert!(seen.is_some(), "a removed domain stops resolving within 1 s");
+    let seen = within(limit, || {
+        registry.resolve_host("crm.acme.example").is_none()
+    })
+    .await;
+    assert!(
+        seen.is_some(),
+        "a removed domain stops resolving within 1 s"
+    );
 }

@@ -43,8 +43,11 @@ impl Env {
         let set = Arc::new(MigrationSet::new(Vec::new(), tenant).expect("valid set"));
         let migrator = Migrator::new(db.pool().clone(), Arc::clone(&set));
         migrator.migrate_shared().await.expect("shared migrations");
-        let provisioner =
-            Provisioner::new(db.pool().clone(), Arc::clone(&set), ResolveConfig::default());
+        let provisioner = Provisioner::new(
+            db.pool().clone(),
+            Arc::clone(&set),
+            ResolveConfig::default(),
+        );
         Self {
             db,
             set,

@@ -265,7 +265,17 @@ mod tests {
     fn slugs_breaking_any_rule_are_refused() {
         let long = "a".repeat(41);
         for bad in [
-            "", "Acme", "ac_me", "-acme", "acme-", "ac me", "www", "public", "api", &long, "acmé",
+            "",
+            "Acme",
+            "ac_me",
+            "-acme",
+            "acme-",
+            "ac me",
+            "www",
+            "public",
+            "api",
+            &long,
+            "acmé",
             "acme\"; drop schema public; --",
         ] {
             assert!(TenantSlug::parse(bad).is_err(), "{bad:?} must be refused");

@@ -105,7 +105,9 @@ impl From<TenancyError> for ApiError {
             | TenancyError::InvalidMigrationSet(_)
             | TenancyError::Embedded(_)) => Self::Internal(e.to_string()),
             TenancyError::Database(e) => match e {
-                sqlx_pool_error @ (sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)) => {
+                sqlx_pool_error @ (sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Io(_)) => {
                     tracing::error!(error = %sqlx_pool_error, "database unavailable");
                     Self::Unavailable
                 }

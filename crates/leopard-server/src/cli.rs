@@ -18,7 +18,8 @@ use crate::db::Database;
 use crate::{app, migrations};
 
 /// The tenants `leopard demo` creates when missing: (slug, name).
-pub const DEMO_TENANTS: &[(&str, &str)] = &[("acme", "Acme Corp"), ("globex", "Globex Corporation")];
+pub const DEMO_TENANTS: &[(&str, &str)] =
+    &[("acme", "Acme Corp"), ("globex", "Globex Corporation")];
 
 /// Runs one parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -47,7 +48,8 @@ async fn serve_on(
     let migrator = Migrator::new(db.pool.clone(), Arc::clone(&set));
     migrator.migrate_shared().await?;
     if demo {
-        let provisioner = Provisioner::new(db.pool.clone(), Arc::clone(&set), global.resolve_config());
+        let provisioner =
+            Provisioner::new(db.pool.clone(), Arc::clone(&set), global.resolve_config());
         let existing: Vec<String> = provisioner
             .list()
             .await?
@@ -59,7 +61,11 @@ async fn serve_on(
                 let provisioned = provisioner
                     .create(NewTenant::new(TenantSlug::parse(slug)?, *name))
                     .await?;
-                tracing::info!(slug, ms = provisioned.duration.as_millis() as u64, "created demo tenant");
+                tracing::info!(
+                    slug,
+                    ms = provisioned.duration.as_millis() as u64,
+                    "created demo tenant"
+                );
             }
         }
         let report = migrator.migrate_all(MigrateAllOptions::default()).await?;
@@ -81,9 +87,12 @@ async fn serve_on(
         print_demo_banner(global, addr.port(), &registry);
     }
     tracing::info!(%addr, tenants = registry.tenant_count(), "serving");
-    axum::serve(listener, app::router(db.pool.clone(), Arc::clone(&registry)))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        app::router(db.pool.clone(), Arc::clone(&registry)),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -222,7 +231,10 @@ async fn tenant_on(global: &GlobalArgs, db: &Database, cmd: TenantCommand) -> an
             );
         }
         TenantCommand::List => {
-            println!("{:<20} {:<28} {:<10} {:<7} DOMAINS", "SLUG", "NAME", "STATUS", "ACTIVE");
+            println!(
+                "{:<20} {:<28} {:<10} {:<7} DOMAINS",
+                "SLUG", "NAME", "STATUS", "ACTIVE"
+            );
             for t in provisioner.list().await? {
                 println!(
                     "{:<20} {:<28} {:<10} {:<7} {}",

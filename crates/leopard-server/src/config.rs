@@ -26,13 +26,28 @@ pub struct GlobalArgs {
     #[arg(long, env = "LEOPARD_DATABASE_URL", global = true)]
     pub database_url: Option<String>,
     /// Base domain of tenant host names.
-    #[arg(long, env = "LEOPARD_BASE_DOMAIN", default_value = "localhost", global = true)]
+    #[arg(
+        long,
+        env = "LEOPARD_BASE_DOMAIN",
+        default_value = "localhost",
+        global = true
+    )]
     pub base_domain: String,
     /// Application label of `<slug>-<app>.<base>` host names.
-    #[arg(long, env = "LEOPARD_APP_SUBDOMAIN", default_value = "immigrate", global = true)]
+    #[arg(
+        long,
+        env = "LEOPARD_APP_SUBDOMAIN",
+        default_value = "immigrate",
+        global = true
+    )]
     pub app_subdomain: String,
     /// Where the embedded database and other local state live.
-    #[arg(long, env = "LEOPARD_DATA_DIR", default_value = "./.leopard", global = true)]
+    #[arg(
+        long,
+        env = "LEOPARD_DATA_DIR",
+        default_value = "./.leopard",
+        global = true
+    )]
     pub data_dir: PathBuf,
     /// Log output format.
     #[arg(long, env = "LEOPARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]

@@ -80,7 +80,13 @@ async fn demo_with_no_database_url_serves_both_tenants_and_stops_its_postgres_on
 
     let pid_file = std::fs::read_to_string(data_dir.path().join("postgres/postmaster.pid"))
         .expect("the embedded cluster runs under the data directory");
-    let pg_pid: u32 = pid_file.lines().next().expect("pid line").trim().parse().expect("pid");
+    let pg_pid: u32 = pid_file
+        .lines()
+        .next()
+        .expect("pid line")
+        .trim()
+        .parse()
+        .expect("pid");
     assert!(std::path::Path::new(&format!("/proc/{pg_pid}")).exists());
 
     let status = Command::new("kill")
@@ -93,13 +99,19 @@ async fn demo_with_no_database_url_serves_both_tenants_and_stops_its_postgres_on
         if let Some(exit) = child.try_wait().expect("wait") {
             break exit;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "demo did not stop");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "demo did not stop"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(exit.success(), "graceful exit: {exit:?}");
     let started = Instant::now();
     while std::path::Path::new(&format!("/proc/{pg_pid}")).exists() {
-        assert!(started.elapsed() < Duration::from_secs(30), "PostgreSQL still runs");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "PostgreSQL still runs"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(!data_dir.path().join("postgres/postmaster.pid").exists());

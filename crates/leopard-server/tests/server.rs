@@ -14,7 +14,11 @@ use leopard_tenancy::testing::TestDatabase;
 use leopard_tenancy::{NewTenant, ResolveConfig, SubscriptionStatus, TenantRegistry};
 use tower::ServiceExt as _;
 
-async fn get(app: &axum::Router, host: &str, path: &str) -> (StatusCode, http::HeaderMap, serde_json::Value) {
+async fn get(
+    app: &axum::Router,
+    host: &str,
+    path: &str,
+) -> (StatusCode, http::HeaderMap, serde_json::Value) {
     let request = Request::get(path)
         .header("host", host)
         .body(Body::empty())
@@ -22,8 +26,17 @@ async fn get(app: &axum::Router, host: &str, path: &str) -> (StatusCode, http::H
     let response = app.clone().oneshot(request).await.expect("infallible");
     let status = response.status();
     let headers = response.headers().clone();
-    let bytes = response.into_body().collect().await.expect("body").to_bytes();
-    (status, headers, serde_json::from_slice(&bytes).expect("JSON"))
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (
+        status,
+        headers,
+        serde_json::from_slice(&bytes).expect("JSON"),
+    )
 }
 
 async fn provisioned_db() -> (TestDatabase, Provisioner) {
@@ -53,13 +66,24 @@ async fn health_and_tenant_info_answer_per_host_with_the_original_wire_format() 
 
     let (status, _, body) = get(&app, "localhost:8000", "/health/").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body, serde_json::json!({"status": "healthy", "service": "leopard"}));
+    assert_eq!(
+        body,
+        serde_json::json!({"status": "healthy", "service": "leopard"})
+    );
 
-    let (status, headers, body) = get(&app, "acme-immigrate.localhost:8000", "/api/public/tenant-info/").await;
+    let (status, headers, body) = get(
+        &app,
+        "acme-immigrate.localhost:8000",
+        "/api/public/tenant-info/",
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["tenant_name"], "Acme Corp");
     assert!(body["tenant_id"].is_i64());
-    assert_eq!(headers["cache-control"], "no-cache, no-store, must-revalidate");
+    assert_eq!(
+        headers["cache-control"],
+        "no-cache, no-store, must-revalidate"
+    );
     let (_, _, body) = get(&app, "globex.localhost", "/api/public/tenant-info/").await;
     assert_eq!(body["tenant_name"], "Globex");
 
@@ -68,7 +92,10 @@ async fn health_and_tenant_info_answer_per_host_with_the_original_wire_format() 
     assert_eq!(body["code"], "tenant_not_found");
 
     provisioner
-        .set_status(&TenantSlug::parse("globex").expect("slug"), SubscriptionStatus::Suspended)
+        .set_status(
+            &TenantSlug::parse("globex").expect("slug"),
+            SubscriptionStatus::Suspended,
+        )
         .await
         .expect("suspended");
     registry.reload().await.expect("reload");
@@ -88,7 +115,10 @@ async fn health_reports_503_when_the_database_is_gone() {
     let (status, _, body) = get(&app, "localhost", "/health/").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(body["status"], "unhealthy");
-    assert!(!body.to_string().contains("closed"), "internals are not sent: {body}");
+    assert!(
+        !body.to_string().contains("closed"),
+        "internals are not sent: {body}"
+    );
 }
 
 /// Runs the `leopard` binary against `db` and returns (success, stdout + stderr).
@@ -115,15 +145,42 @@ async fn the_cli_creates_lists_suspends_and_deletes_tenants_and_migrates_all() {
 
     let (ok, out) = leopard(
         &db,
-        &["tenant", "create", "--slug", "acme", "--name", "Acme Corp", "--domain", "crm.acme.example", "--status", "ACTIVE"],
+        &[
+            "tenant",
+            "create",
+            "--slug",
+            "acme",
+            "--name",
+            "Acme Corp",
+            "--domain",
+            "crm.acme.example",
+            "--status",
+            "ACTIVE",
+        ],
     );
     assert!(ok, "{out}");
-    assert!(out.contains("acme-immigrate.localhost, acme.localhost, crm.acme.example"), "{out}");
+    assert!(
+        out.contains("acme-immigrate.localhost, acme.localhost, crm.acme.example"),
+        "{out}"
+    );
 
-    let (ok, out) = leopard(&db, &["tenant", "create", "--slug", "acme\"; drop schema public; --", "--name", "x"]);
+    let (ok, out) = leopard(
+        &db,
+        &[
+            "tenant",
+            "create",
+            "--slug",
+            "acme\"; drop schema public; --",
+            "--name",
+            "x",
+        ],
+    );
     assert!(!ok, "an injection attempt is refused: {out}");
     assert!(out.contains("invalid tenant slug"), "{out}");
-    let (ok, out) = leopard(&db, &["migrate", "--schema", "acme\"; drop schema public; --"]);
+    let (ok, out) = leopard(
+        &db,
+        &["migrate", "--schema", "acme\"; drop schema public; --"],
+    );
     assert!(!ok);
     assert!(out.contains("invalid schema name"), "{out}");
 
@@ -133,12 +190,21 @@ async fn the_cli_creates_lists_suspends_and_deletes_tenants_and_migrates_all() {
     assert!(ok, "{out}");
     assert!(out.contains("SUSPENDED"), "{out}");
 
-    let (ok, out) = leopard(&db, &["tenant", "domain", "add", "acme", "Portal.Acme.Example"]);
+    let (ok, out) = leopard(
+        &db,
+        &["tenant", "domain", "add", "acme", "Portal.Acme.Example"],
+    );
     assert!(ok, "{out}");
-    let (ok, out) = leopard(&db, &["tenant", "domain", "remove", "acme", "crm.acme.example"]);
+    let (ok, out) = leopard(
+        &db,
+        &["tenant", "domain", "remove", "acme", "crm.acme.example"],
+    );
     assert!(ok, "{out}");
     let (_, out) = leopard(&db, &["tenant", "list"]);
-    assert!(out.contains("portal.acme.example") && !out.contains("crm.acme.example"), "{out}");
+    assert!(
+        out.contains("portal.acme.example") && !out.contains("crm.acme.example"),
+        "{out}"
+    );
 
     let (ok, out) = leopard(&db, &["migrate", "--all", "--jobs", "2"]);
     assert!(ok, "{out}");

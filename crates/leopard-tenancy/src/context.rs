@@ -66,7 +66,10 @@ impl TenantContext {
 
 /// The statement that opens a tenant transaction; the schema name is validated and quoted.
 pub(crate) fn begin_statement(schema: &leopard_core::SchemaName) -> String {
-    format!("BEGIN; SET LOCAL search_path TO {}, public", schema.quoted())
+    format!(
+        "BEGIN; SET LOCAL search_path TO {}, public",
+        schema.quoted()
+    )
 }
 
 /// A transaction scoped to one tenant's schema. Dereferences to a [`PgConnection`], so

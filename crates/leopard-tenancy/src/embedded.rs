@@ -72,10 +72,14 @@ impl EmbeddedPostgres {
                 return Some(dir);
             }
         }
-        ["/usr/local/pgsql/bin", "/opt/homebrew/bin", "/usr/pgsql/bin"]
-            .iter()
-            .map(PathBuf::from)
-            .find(|d| has_all(d))
+        [
+            "/usr/local/pgsql/bin",
+            "/opt/homebrew/bin",
+            "/usr/pgsql/bin",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .find(|d| has_all(d))
     }
 
     /// Starts a cluster in `data_dir` (running `initdb` first when it holds none), or reuses one
@@ -208,7 +212,9 @@ impl EmbeddedPostgres {
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
-            return Err(TenancyError::Embedded("the cluster did not stop within 60 s".into()));
+            return Err(TenancyError::Embedded(
+                "the cluster did not stop within 60 s".into(),
+            ));
         }
         Ok(())
     }

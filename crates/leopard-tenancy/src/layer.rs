@@ -112,7 +112,11 @@ enum Outcome {
 impl LayerConfig {
     fn resolve<B>(&self, req: &Request<B>) -> Outcome {
         let path = req.uri().path();
-        if self.public_paths.iter().any(|p| path.starts_with(p.as_str())) {
+        if self
+            .public_paths
+            .iter()
+            .any(|p| path.starts_with(p.as_str()))
+        {
             return Outcome::Public;
         }
         let mut found: Option<(Arc<TenantInfo>, Option<Uri>)> = None;
@@ -126,7 +130,10 @@ impl LayerConfig {
         }
         if found.is_none() {
             if let Some(prefix) = &self.path_prefix {
-                if let Some(rest) = path.strip_prefix(prefix.as_str()).and_then(|r| r.strip_prefix('/')) {
+                if let Some(rest) = path
+                    .strip_prefix(prefix.as_str())
+                    .and_then(|r| r.strip_prefix('/'))
+                {
                     let (slug, tail) = rest.split_once('/').map_or((rest, ""), |(s, t)| (s, t));
                     match self.registry.resolve_slug(slug) {
                         Some(tenant) => found = Some((tenant, rewrite_path(req.uri(), tail))),

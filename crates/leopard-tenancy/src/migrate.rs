@@ -201,8 +201,8 @@ struct PendingTenant {
     schema: SchemaName,
 }
 
-/// Session advisory lock key held by a migration run (`"leopard.migrate"` as digits).
-const MIGRATE_LOCK_KEY: i64 = 0x6c65_6f70_6d69_67;
+/// Session advisory lock key held by a migration run over all tenants (`"leopmig"` in ASCII).
+pub const MIGRATE_LOCK_KEY: i64 = 0x006c_656f_706d_6967;
 
 /// Applies shared and tenant migrations.
 #[derive(Debug, Clone)]
@@ -285,7 +285,12 @@ impl Migrator {
                 .await?;
                 tx.commit().await?;
                 applied += 1;
-                tracing::info!(component, version = migration.version, name = migration.name, "applied shared migration");
+                tracing::info!(
+                    component,
+                    version = migration.version,
+                    name = migration.name,
+                    "applied shared migration"
+                );
             }
         }
         Ok(applied)
@@ -497,7 +502,12 @@ impl Migrator {
         let mut version = verify_ledger(&tenant.schema, &self.set.tenant, &applied)
             .map_err(|e| (applied.keys().max().copied().unwrap_or(0), e))?;
         let mut count = 0;
-        for migration in self.set.tenant.iter().filter(|m| !applied.contains_key(&m.version)) {
+        for migration in self
+            .set
+            .tenant
+            .iter()
+            .filter(|m| !applied.contains_key(&m.version))
+        {
             let step = async {
                 let mut tx = conn.begin_with(begin.clone()).await?;
                 apply_one(&mut tx, &tenant.schema, migration).await?;
@@ -617,8 +627,8 @@ mod tests {
         let b = Migration::new(1, "b", "SELECT 2");
         assert!(MigrationSet::new(vec![], vec![a, b]).is_err());
         assert!(MigrationSet::new(vec![b, a], vec![]).is_err());
-        let ok = MigrationSet::new(vec![], vec![a, Migration::new(5, "c", "SELECT 3")])
-            .expect("valid");
+        let ok =
+            MigrationSet::new(vec![], vec![a, Migration::new(5, "c", "SELECT 3")]).expect("valid");
         assert_eq!(ok.latest_tenant_version(), 5);
     }
 

@@ -101,7 +101,10 @@ impl Provisioner {
             .map_err(|e| TenancyError::from_insert(e, "schema", schema.as_str()))?;
         execute_script(
             &mut tx,
-            &format!("SET LOCAL search_path TO {}, public; {LEDGER_DDL}", schema.quoted()),
+            &format!(
+                "SET LOCAL search_path TO {}, public; {LEDGER_DDL}",
+                schema.quoted()
+            ),
         )
         .await?;
         for migration in self.set.tenant() {
@@ -128,7 +131,11 @@ impl Provisioner {
         .await?;
         tx.commit().await?;
         let duration = started.elapsed();
-        tracing::info!(slug = new.slug.as_str(), ms = duration.as_millis() as u64, "provisioned tenant");
+        tracing::info!(
+            slug = new.slug.as_str(),
+            ms = duration.as_millis() as u64,
+            "provisioned tenant"
+        );
         let tenant = self.get(&new.slug).await?;
         Ok(Provisioned { tenant, duration })
     }
@@ -198,7 +205,9 @@ impl Provisioner {
     /// transaction. `confirmation` must repeat the slug.
     pub async fn purge(&self, slug: &TenantSlug, confirmation: &str) -> Result<(), TenancyError> {
         if confirmation != slug.as_str() {
-            return Err(TenancyError::NotConfirmed("drop a tenant's schema and data"));
+            return Err(TenancyError::NotConfirmed(
+                "drop a tenant's schema and data",
+            ));
         }
         let mut tx = self.pool.begin().await?;
         let schema: Option<String> = sqlx::query_scalar(
@@ -234,10 +243,12 @@ impl Provisioner {
                 .await?;
         let id = id.ok_or_else(|| TenancyError::TenantNotFound(slug.to_string()))?;
         if primary {
-            sqlx::query("UPDATE public.leopard_domains SET is_primary = false WHERE tenant_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE public.leopard_domains SET is_primary = false WHERE tenant_id = $1",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         }
         sqlx::query(
             "INSERT INTO public.leopard_domains (domain, tenant_id, is_primary) VALUES ($1, $2, $3)",

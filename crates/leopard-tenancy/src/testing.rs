@@ -89,9 +89,9 @@ fn start_container() -> Result<Server, String> {
 fn start_container() -> Result<Server, String> {
     use testcontainers_modules::postgres::Postgres;
     use testcontainers_modules::testcontainers::runners::SyncRunner as _;
-    let container = Postgres::default()
-        .start()
-        .map_err(|e| format!("no DATABASE_URL, no local PostgreSQL binaries, and Docker failed: {e}"))?;
+    let container = Postgres::default().start().map_err(|e| {
+        format!("no DATABASE_URL, no local PostgreSQL binaries, and Docker failed: {e}")
+    })?;
     let port = container
         .get_host_port_ipv4(5432)
         .map_err(|e| format!("container port: {e}"))?;
@@ -166,11 +166,10 @@ impl Drop for TestDatabase {
             };
             runtime.block_on(async move {
                 if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
-                    let _ = sqlx::raw_sql(&format!(
-                        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                    ))
-                    .execute(&mut conn)
-                    .await;
+                    let _ =
+                        sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                            .execute(&mut conn)
+                            .await;
                     let _ = conn.close().await;
                 }
             });
