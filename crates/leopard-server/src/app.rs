@@ -12,7 +12,8 @@ use leopard_http::Tenant;
 use leopard_tenancy::{TenancyLayer, TenantRegistry};
 use serde_json::json;
 use sqlx::postgres::PgPool;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
 /// Shared state of the HTTP application.
 #[derive(Clone, Debug)]
@@ -37,9 +38,16 @@ pub fn router(pool: PgPool, registry: Arc<TenantRegistry>) -> Router {
         .layer(tenancy)
         .layer(
             // Spans carry the method and path only: query strings may hold tokens.
-            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
-            }),
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &axum::http::Request<_>| {
+                    tracing::info_span!(
+                        "request",
+                        method = %req.method(),
+                        path = %req.uri().path(),
+                        tenant = tracing::field::Empty,
+                    )
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
 }
 

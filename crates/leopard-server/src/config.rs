@@ -1,5 +1,5 @@
 //! Command-line and environment configuration. Every flag can also be set from a `LEOPARD_*`
-//! environment variable; the database URL also from `DATABASE_URL`.
+//! environment variable (listed by `--help`); the database URL also from `DATABASE_URL`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,7 +23,7 @@ pub struct Cli {
 pub struct GlobalArgs {
     /// PostgreSQL URL. Without one (here, LEOPARD_DATABASE_URL or DATABASE_URL) a private
     /// cluster is started under the data directory from the local PostgreSQL binaries.
-    #[arg(long, env = "LEOPARD_DATABASE_URL", global = true)]
+    #[arg(long, env = "LEOPARD_DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
     /// Base domain of tenant host names.
     #[arg(
@@ -115,13 +115,13 @@ pub struct ServeArgs {
 #[command(group(clap::ArgGroup::new("target").required(true).args(["shared", "schema", "all"])))]
 pub struct MigrateArgs {
     /// Apply the shared (public-schema) migrations.
-    #[arg(long)]
+    #[arg(long, env = "LEOPARD_MIGRATE_SHARED")]
     pub shared: bool,
     /// Migrate one tenant schema, e.g. tenant_acme.
     #[arg(long, env = "LEOPARD_MIGRATE_SCHEMA")]
     pub schema: Option<String>,
     /// Migrate every tenant schema that is behind (shared migrations first).
-    #[arg(long)]
+    #[arg(long, env = "LEOPARD_MIGRATE_ALL")]
     pub all: bool,
     /// Tenants migrated at once with --all.
     #[arg(long, env = "LEOPARD_MIGRATE_JOBS", default_value_t = 4)]
@@ -158,7 +158,7 @@ pub enum TenantCommand {
         /// The tenant's slug.
         slug: String,
         /// Confirm the irreversible drop.
-        #[arg(long)]
+        #[arg(long, env = "LEOPARD_CONFIRM_DELETE")]
         yes: bool,
     },
     /// Manage a tenant's domains.
@@ -170,25 +170,25 @@ pub enum TenantCommand {
 #[derive(Debug, Clone, Args)]
 pub struct TenantCreateArgs {
     /// Short name: lower-case letters, digits and '-'.
-    #[arg(long)]
+    #[arg(long, env = "LEOPARD_TENANT_SLUG")]
     pub slug: String,
     /// Display name.
-    #[arg(long)]
+    #[arg(long, env = "LEOPARD_TENANT_NAME")]
     pub name: String,
-    /// Extra domains (repeatable).
-    #[arg(long = "domain")]
+    /// Extra domains (repeatable; comma-separated in the environment).
+    #[arg(long = "domain", env = "LEOPARD_TENANT_DOMAINS", value_delimiter = ',')]
     pub domains: Vec<String>,
     /// Initial subscription status: TRIAL, ACTIVE, SUSPENDED or CANCELLED.
-    #[arg(long, default_value = "TRIAL")]
+    #[arg(long, env = "LEOPARD_TENANT_STATUS", default_value = "TRIAL")]
     pub status: String,
     /// Maximum number of users.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, env = "LEOPARD_TENANT_MAX_USERS", default_value_t = 50)]
     pub max_users: i32,
     /// Contact e-mail address.
-    #[arg(long)]
+    #[arg(long, env = "LEOPARD_TENANT_CONTACT_EMAIL")]
     pub contact_email: Option<String>,
     /// Contact phone number.
-    #[arg(long)]
+    #[arg(long, env = "LEOPARD_TENANT_CONTACT_PHONE")]
     pub contact_phone: Option<String>,
 }
 
@@ -202,7 +202,7 @@ pub enum DomainCommand {
         /// The host name.
         domain: String,
         /// Make it the tenant's primary domain.
-        #[arg(long)]
+        #[arg(long, env = "LEOPARD_DOMAIN_PRIMARY")]
         primary: bool,
     },
     /// Remove a domain from a tenant.

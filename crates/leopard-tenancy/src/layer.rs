@@ -216,6 +216,8 @@ where
                 if let Some(uri) = new_uri {
                     *req.uri_mut() = uri;
                 }
+                // Fills the `tenant` field of an enclosing request span, if it declares one.
+                tracing::Span::current().record("tenant", tenant.slug.as_str());
                 let context = self.config.registry.context(tenant);
                 req.extensions_mut().insert(context);
             }
