@@ -256,3 +256,30 @@ async fn migrating_an_unknown_schema_is_an_error_not_a_silent_success() {
         .expect_err("unknown");
     assert!(matches!(err, TenancyError::TenantNotFound(_)));
 }
+
+#[tokio::test]
+async fn an_older_release_does_not_see_tenants_migrated_by_a_newer_one_as_pending() {
+    let env = Env::new().await;
+    env.tenant("ahead").await;
+    let pool = env.db.pool();
+    let newer = migrator(pool, vec![MARKER, ADD_NOTES]);
+    assert!(newer
+        .migrate_all(MigrateAllOptions::default())
+        .await
+        .expect("run")
+        .is_success());
+    // During a rolling deploy the old release (set: MARKER only) also runs `migrate --all`.
+    let older = migrator(pool, vec![MARKER]);
+    assert!(!older.pending_anywhere().await.expect("query"));
+    let report = older
+        .migrate_all(MigrateAllOptions::default())
+        .await
+        .expect("run");
+    assert_eq!(report.pending, 0, "the older release touches nothing");
+    assert_eq!(
+        status(pool, "ahead").await.0,
+        2,
+        "the status keeps the newer version"
+    );
+    assert!(!newer.pending_anywhere().await.expect("query"));
+}

@@ -202,8 +202,6 @@ impl fmt::Display for HostName {
 
 /// Lower-cases a host, strips a port, a trailing dot and one leading `www.`; performs no
 /// validation (resolution of an invalid host simply finds no tenant).
-///
-/// Returns the input unchanged (no allocation) when it is already normalised.
 pub(crate) fn normalize_host(raw: &str) -> String {
     let mut host = raw.trim();
     if let Some(rest) = host.strip_prefix('[') {

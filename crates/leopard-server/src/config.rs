@@ -23,7 +23,12 @@ pub struct Cli {
 pub struct GlobalArgs {
     /// PostgreSQL URL. Without one (here, LEOPARD_DATABASE_URL or DATABASE_URL) a private
     /// cluster is started under the data directory from the local PostgreSQL binaries.
-    #[arg(long, env = "LEOPARD_DATABASE_URL", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "LEOPARD_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
     /// Base domain of tenant host names.
     #[arg(

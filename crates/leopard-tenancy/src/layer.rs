@@ -78,7 +78,8 @@ impl TenancyLayer {
         self
     }
 
-    /// Requests whose path starts with `prefix` pass through without a tenant.
+    /// Requests whose path starts with `prefix` pass through without a tenant. This is a plain
+    /// string prefix: end it with `/` (`"/health/"`) so that `/healthz-admin` is not matched.
     pub fn with_public_path(mut self, prefix: impl Into<String>) -> Self {
         self.config_mut().public_paths.push(prefix.into());
         self

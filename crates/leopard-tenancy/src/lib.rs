@@ -28,9 +28,10 @@ pub mod testing;
 pub use context::{TenantContext, TenantTx};
 pub use error::TenancyError;
 pub use layer::{TenancyLayer, TenancyService};
-pub use migrate::{Migration, MigrationSet, Migrator};
+pub use migrate::{MigrateAllOptions, MigrateReport, Migration, MigrationSet, Migrator};
 pub use model::{NewTenant, SubscriptionStatus, Tenant, TenantInfo};
-pub use registry::{ResolveConfig, TenantRegistry};
+pub use provision::{Provisioned, Provisioner};
+pub use registry::{RefreshTask, ResolveConfig, TenantRegistry};
 
 /// The `LISTEN/NOTIFY` channel on which registry changes are announced.
 pub const NOTIFY_CHANNEL: &str = "leopard_tenancy";

@@ -297,13 +297,14 @@ impl Migrator {
     }
 
     /// Whether any tenant lacks a status row, is behind the latest tenant version, or failed or
-    /// was interrupted: one query, whatever the number of tenants.
+    /// was interrupted: one query, whatever the number of tenants. A tenant *ahead* of this set
+    /// (migrated by a newer release during a rolling deploy) is not pending.
     pub async fn pending_anywhere(&self) -> Result<bool, TenancyError> {
         let pending: bool = sqlx::query_scalar(
             "SELECT EXISTS (
                 SELECT 1 FROM public.leopard_tenants t
                   LEFT JOIN public.leopard_tenant_migrations s ON s.tenant_id = t.id
-                 WHERE s.tenant_id IS NULL OR s.version <> $1 OR s.state <> 'ok')",
+                 WHERE s.tenant_id IS NULL OR s.version < $1 OR s.state <> 'ok')",
         )
         .bind(self.set.latest_tenant_version())
         .fetch_one(&self.pool)
@@ -314,7 +315,7 @@ impl Migrator {
     async fn pending_tenants(&self) -> Result<(usize, Vec<PendingTenant>), TenancyError> {
         let rows = sqlx::query(
             "SELECT t.id, t.schema_name,
-                    (s.tenant_id IS NULL OR s.version <> $1 OR s.state <> 'ok') AS pending
+                    (s.tenant_id IS NULL OR s.version < $1 OR s.state <> 'ok') AS pending
                FROM public.leopard_tenants t
                LEFT JOIN public.leopard_tenant_migrations s ON s.tenant_id = t.id
               ORDER BY t.id",

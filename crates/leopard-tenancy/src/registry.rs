@@ -240,7 +240,10 @@ impl TenantRegistry {
 
     /// Starts the background refresh: `LISTEN` on [`NOTIFY_CHANNEL`] (reload on every burst of
     /// notifications) plus a full reload every `period`. Returns once `LISTEN` is active, so a
-    /// change committed after this returns is seen. Dropping the handle stops the task.
+    /// change committed after this returns is seen. Dropping the handle stops the task, and so
+    /// does closing the pool.
+    ///
+    /// The listener keeps one connection of the pool for itself: size the pool accordingly.
     pub async fn start_refresh(
         self: &Arc<Self>,
         period: Duration,
@@ -263,6 +266,10 @@ impl TenantRegistry {
                             }
                             Ok(None) => {
                                 tracing::warn!("registry listener reconnected; reloading");
+                            }
+                            Err(sqlx::Error::PoolClosed) => {
+                                tracing::debug!("pool closed; registry refresh stops");
+                                return;
                             }
                             Err(err) => {
                                 tracing::warn!(error = %err, "registry listener failed; retrying");
