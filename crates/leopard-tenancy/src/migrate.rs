@@ -239,7 +239,8 @@ impl Migrator {
                     .await?;
                 execute_script(
                     &mut tx,
-                    "CREATE TABLE IF NOT EXISTS public.leopard_shared_migrations (
+                    "SET LOCAL client_min_messages = warning;
+                     CREATE TABLE IF NOT EXISTS public.leopard_shared_migrations (
                         component   text NOT NULL,
                         version     bigint NOT NULL,
                         name        text NOT NULL,
@@ -538,8 +539,10 @@ async fn read_ledger(
     Ok(rows.into_iter().collect())
 }
 
-/// The tenant ledger, created in each tenant schema (unqualified: `search_path` decides where).
-pub(crate) const LEDGER_DDL: &str = "CREATE TABLE IF NOT EXISTS leopard_migrations (
+/// The tenant ledger, created in each tenant schema (unqualified: `search_path` decides where);
+/// the "already exists, skipping" notice is silenced.
+pub(crate) const LEDGER_DDL: &str = "SET LOCAL client_min_messages = warning;
+CREATE TABLE IF NOT EXISTS leopard_migrations (
     version     bigint PRIMARY KEY,
     name        text NOT NULL,
     checksum    bigint NOT NULL,
