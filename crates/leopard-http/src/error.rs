@@ -116,3 +116,16 @@ impl From<TenancyError> for ApiError {
         }
     }
 }
+
+impl From<leopard_rbac::RbacError> for ApiError {
+    fn from(err: leopard_rbac::RbacError) -> Self {
+        match err {
+            leopard_rbac::RbacError::UnknownPermission(codename) => {
+                Self::field("permission", format!("Unknown permission {codename:?}."))
+            }
+            leopard_rbac::RbacError::UnknownRole(name) => {
+                Self::field("group_name", format!("Unknown role {name:?}."))
+            }
+        }
+    }
+}
