@@ -161,19 +161,26 @@ fn rule(kind: ResourceKind) -> RowRule {
 /// What a principal may reach for one (action, kind): the single source of truth of both
 /// [`check`] and [`filter`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Plan {
+struct Plan<'p> {
     permission: Permission,
     /// Every row.
     everything: bool,
-    /// Rows whose branch is one of these.
-    branches: BTreeSet<i64>,
+    /// Rows whose branch is one of these (borrowed from the principal: no allocation).
+    branches: &'p BTreeSet<i64>,
     /// The scope through which `branches` is reached.
     branch_scope: Scope,
     /// Rows owned by the principal.
     own: bool,
 }
 
-fn plan(principal: &Principal, action: Action, kind: ResourceKind) -> Result<Plan, DenyReason> {
+/// The empty branch set of plans that reach no branch.
+static NO_BRANCHES: BTreeSet<i64> = BTreeSet::new();
+
+fn plan<'p>(
+    principal: &'p Principal,
+    action: Action,
+    kind: ResourceKind,
+) -> Result<Plan<'p>, DenyReason> {
     let permission = Permission::new(kind, action);
     if !principal.has(permission) {
         return Err(DenyReason::MissingPermission(permission.codename()));
@@ -182,11 +189,11 @@ fn plan(principal: &Principal, action: Action, kind: ResourceKind) -> Result<Pla
     let mut plan = Plan {
         permission,
         everything: false,
-        branches: BTreeSet::new(),
+        branches: &NO_BRANCHES,
         branch_scope: scope,
         own: false,
     };
-    let by_scope = |plan: &mut Plan| {
+    let by_scope = |plan: &mut Plan<'p>| {
         if scope == Scope::Tenant {
             plan.everything = true;
         } else {
@@ -307,7 +314,7 @@ pub fn filter(
             columns.branch,
             first_param + params.len()
         ));
-        params.push(SqlParam::IntArray(plan.branches.into_iter().collect()));
+        params.push(SqlParam::IntArray(plan.branches.iter().copied().collect()));
     }
     if plan.own && !columns.owners.is_empty() {
         let n = first_param + params.len();

@@ -19,6 +19,8 @@ pub struct Principal {
     region_ids: BTreeSet<i64>,
     region_branch_ids: BTreeSet<i64>,
     scope: Option<Scope>,
+    /// The branches the scope reaches, computed once so decisions never allocate.
+    covered: BTreeSet<i64>,
 }
 
 impl Principal {
@@ -79,6 +81,11 @@ impl Principal {
         if permissions.is_empty() {
             scope = None;
         }
+        let covered = match scope {
+            Some(Scope::Regions) => region_branch_ids.union(&branch_ids).copied().collect(),
+            Some(Scope::Branches) => branch_ids.clone(),
+            Some(Scope::Own | Scope::Tenant) | None => BTreeSet::new(),
+        };
         Self {
             user_id,
             groups: names,
@@ -88,6 +95,7 @@ impl Principal {
             region_ids,
             region_branch_ids,
             scope,
+            covered,
         }
     }
 
@@ -162,16 +170,8 @@ impl Principal {
 
     /// The branches whose rows the user's scope covers (empty for own and tenant scope: tenant
     /// scope covers every row without listing branches).
-    pub(crate) fn covered_branches(&self) -> BTreeSet<i64> {
-        match self.scope {
-            Some(Scope::Regions) => self
-                .region_branch_ids
-                .union(&self.branch_ids)
-                .copied()
-                .collect(),
-            Some(Scope::Branches) => self.branch_ids.clone(),
-            Some(Scope::Own | Scope::Tenant) | None => BTreeSet::new(),
-        }
+    pub(crate) fn covered_branches(&self) -> &BTreeSet<i64> {
+        &self.covered
     }
 }
 
@@ -252,8 +252,8 @@ mod tests {
     #[test]
     fn region_scope_covers_region_branches_and_own_branches() {
         let p = Principal::with_role(UserId(1), Role::RegionManager, [9], [1], [2, 3]);
-        assert_eq!(p.covered_branches(), BTreeSet::from([2, 3, 9]));
+        assert_eq!(p.covered_branches(), &BTreeSet::from([2, 3, 9]));
         let c = Principal::with_role(UserId(1), Role::Consultant, [9], [1], [2, 3]);
-        assert_eq!(c.covered_branches(), BTreeSet::from([9]));
+        assert_eq!(c.covered_branches(), &BTreeSet::from([9]));
     }
 }
