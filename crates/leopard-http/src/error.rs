@@ -29,6 +29,10 @@ pub enum ApiError {
     /// 403 `tenant_inactive`.
     #[error("tenant inactive")]
     TenantInactive,
+    /// 401 `token_not_valid`: a bearer token is missing its signature, expired, of the wrong
+    /// type or bound to another tenant. The body is generic and names no tenant.
+    #[error("token is invalid or expired")]
+    Unauthorized,
     /// 409 with a detail message.
     #[error("{0}")]
     Conflict(String),
@@ -53,6 +57,7 @@ impl ApiError {
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::TenantNotFound => (StatusCode::NOT_FOUND, "tenant_not_found"),
             Self::TenantInactive => (StatusCode::FORBIDDEN, "tenant_inactive"),
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "token_not_valid"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
@@ -72,6 +77,9 @@ impl IntoResponse for ApiError {
                 "detail": leopard_tenancy::layer::TENANT_NOT_FOUND_DETAIL, "code": code }),
             Self::TenantInactive => serde_json::json!({
                 "detail": leopard_tenancy::layer::TENANT_INACTIVE_DETAIL, "code": code }),
+            Self::Unauthorized => {
+                serde_json::json!({ "detail": "Token is invalid or expired", "code": code })
+            }
             Self::Unavailable => {
                 serde_json::json!({ "detail": "Service temporarily unavailable.", "code": code })
             }
@@ -126,6 +134,27 @@ impl From<leopard_rbac::RbacError> for ApiError {
             leopard_rbac::RbacError::UnknownRole(name) => {
                 Self::field("group_name", format!("Unknown role {name:?}."))
             }
+        }
+    }
+}
+
+impl From<crate::password::PasswordError> for ApiError {
+    fn from(err: crate::password::PasswordError) -> Self {
+        Self::Internal(err.to_string())
+    }
+}
+
+impl From<crate::jwt::JwtError> for ApiError {
+    fn from(err: crate::jwt::JwtError) -> Self {
+        use crate::jwt::JwtError;
+        match err {
+            JwtError::Malformed
+            | JwtError::UnsupportedAlgorithm
+            | JwtError::BadSignature
+            | JwtError::Expired
+            | JwtError::WrongTokenType
+            | JwtError::WrongTenant => Self::Unauthorized,
+            e @ (JwtError::WeakSecret | JwtError::Issuing(_)) => Self::Internal(e.to_string()),
         }
     }
 }

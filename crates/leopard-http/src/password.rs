@@ -1,0 +1,400 @@
+//! Password hashing, verification and policy.
+//!
+//! New hashes are argon2id in PHC string format with a random salt. Verification also accepts
+//! the original backend's Django hashes (`pbkdf2_sha256$<iterations>$<salt>$<base64 hash>`) so
+//! existing passwords keep working; a valid Django hash (or an argon2 hash made with weaker
+//! parameters than today's) reports `needs_rehash: true` so the caller can upgrade it on login.
+//! A malformed stored hash never panics: it simply does not verify.
+
+use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use password_hash::rand_core::OsRng;
+use password_hash::SaltString;
+use subtle::ConstantTimeEq;
+
+/// Minimum password length, in characters.
+pub const MIN_LENGTH: usize = 8;
+
+/// The Django algorithm prefix accepted by [`verify`].
+const DJANGO_PBKDF2_PREFIX: &str = "pbkdf2_sha256";
+
+/// Upper bound on the iteration count accepted from a stored Django hash, so a corrupted row
+/// cannot make one login burn minutes of CPU. Django's own default is below 1,000,000.
+const MAX_DJANGO_ITERATIONS: u32 = 10_000_000;
+
+/// Length of a Django PBKDF2-SHA256 derived key (the SHA-256 output size).
+const DJANGO_KEY_LEN: usize = 32;
+
+/// A failure while hashing a password.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    /// The argon2 hasher refused the input (for example a password beyond its size limit).
+    #[error("password hashing failed: {0}")]
+    Hashing(String),
+}
+
+/// The outcome of [`verify`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verification {
+    /// The password matches the stored hash.
+    Valid {
+        /// The stored hash uses a legacy format or weaker parameters; store [`hash`]'s output
+        /// instead.
+        needs_rehash: bool,
+    },
+    /// The password does not match, or the stored hash is malformed or of an unknown kind.
+    Invalid,
+}
+
+impl Verification {
+    /// Whether the password matched.
+    pub fn is_valid(self) -> bool {
+        matches!(self, Self::Valid { .. })
+    }
+}
+
+/// Hashes `password` with argon2id (default parameters) and a fresh random salt, returning a
+/// PHC string such as `$argon2id$v=19$m=19456,t=2,p=1$…`.
+pub fn hash(password: &str) -> Result<String, PasswordError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| PasswordError::Hashing(e.to_string()))
+}
+
+/// Checks `password` against a stored argon2 PHC hash or Django `pbkdf2_sha256` hash.
+pub fn verify(password: &str, stored: &str) -> Verification {
+    if stored.starts_with('$') {
+        verify_phc(password, stored)
+    } else if stored.starts_with(DJANGO_PBKDF2_PREFIX) {
+        verify_django(password, stored)
+    } else {
+        Verification::Invalid
+    }
+}
+
+fn verify_phc(password: &str, stored: &str) -> Verification {
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return Verification::Invalid;
+    };
+    let Ok(algorithm) = Algorithm::new(parsed.algorithm.as_str()) else {
+        return Verification::Invalid;
+    };
+    if Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_err()
+    {
+        return Verification::Invalid;
+    }
+    let current = Params::default();
+    let needs_rehash = algorithm != Algorithm::Argon2id
+        || Params::try_from(&parsed).map_or(true, |p| {
+            p.m_cost() < current.m_cost()
+                || p.t_cost() < current.t_cost()
+                || p.p_cost() < current.p_cost()
+        });
+    Verification::Valid { needs_rehash }
+}
+
+fn verify_django(password: &str, stored: &str) -> Verification {
+    let mut parts = stored.split('$');
+    let (Some(DJANGO_PBKDF2_PREFIX), Some(iterations), Some(salt), Some(expected), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return Verification::Invalid;
+    };
+    let Ok(iterations) = iterations.parse::<u32>() else {
+        return Verification::Invalid;
+    };
+    if iterations == 0 || iterations > MAX_DJANGO_ITERATIONS || salt.is_empty() {
+        return Verification::Invalid;
+    }
+    let Ok(expected) = STANDARD.decode(expected) else {
+        return Verification::Invalid;
+    };
+    if expected.len() != DJANGO_KEY_LEN {
+        return Verification::Invalid;
+    }
+    let mut derived = [0u8; DJANGO_KEY_LEN];
+    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(
+        password.as_bytes(),
+        salt.as_bytes(),
+        iterations,
+        &mut derived,
+    );
+    if bool::from(derived.ct_eq(expected.as_slice())) {
+        Verification::Valid { needs_rehash: true }
+    } else {
+        Verification::Invalid
+    }
+}
+
+/// Checks `password` against the policy: at least [`MIN_LENGTH`] characters, not entirely
+/// numeric, not equal (ignoring case) to the username, the email or the email's local part, and
+/// not a common password. Returns every message that applies.
+pub fn validate_policy(password: &str, username: &str, email: &str) -> Result<(), Vec<String>> {
+    let mut errors = Vec::new();
+    if password.chars().count() < MIN_LENGTH {
+        errors.push(format!(
+            "This password is too short. It must contain at least {MIN_LENGTH} characters."
+        ));
+    }
+    if !password.is_empty() && password.chars().all(|c| c.is_numeric()) {
+        errors.push("This password is entirely numeric.".to_owned());
+    }
+    let lowered = password.to_lowercase();
+    let local_part = email.split_once('@').map_or(email, |(local, _)| local);
+    let same_as = |attribute: &str| !attribute.is_empty() && attribute.to_lowercase() == lowered;
+    if same_as(username) {
+        errors.push("The password is too similar to the username.".to_owned());
+    }
+    if same_as(email) || same_as(local_part) {
+        errors.push("The password is too similar to the email address.".to_owned());
+    }
+    if COMMON_PASSWORDS.contains(&lowered.as_str()) {
+        errors.push("This password is too common.".to_owned());
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+/// Frequently used passwords (lower case), refused by [`validate_policy`].
+const COMMON_PASSWORDS: &[&str] = &[
+    "123456",
+    "password",
+    "12345678",
+    "qwerty",
+    "123456789",
+    "12345",
+    "1234",
+    "111111",
+    "1234567",
+    "dragon",
+    "123123",
+    "baseball",
+    "abc123",
+    "football",
+    "monkey",
+    "letmein",
+    "696969",
+    "shadow",
+    "master",
+    "666666",
+    "qwertyuiop",
+    "123321",
+    "mustang",
+    "1234567890",
+    "michael",
+    "654321",
+    "superman",
+    "1qaz2wsx",
+    "7777777",
+    "121212",
+    "000000",
+    "qazwsx",
+    "123qwe",
+    "killer",
+    "trustno1",
+    "jordan",
+    "jennifer",
+    "zxcvbnm",
+    "asdfgh",
+    "hunter",
+    "buster",
+    "soccer",
+    "harley",
+    "batman",
+    "andrew",
+    "tigger",
+    "sunshine",
+    "iloveyou",
+    "2000",
+    "charlie",
+    "robert",
+    "thomas",
+    "hockey",
+    "ranger",
+    "daniel",
+    "starwars",
+    "klaster",
+    "112233",
+    "george",
+    "computer",
+    "michelle",
+    "jessica",
+    "pepper",
+    "1111",
+    "zxcvbn",
+    "555555",
+    "11111111",
+    "131313",
+    "freedom",
+    "777777",
+    "pass",
+    "maggie",
+    "159753",
+    "aaaaaa",
+    "ginger",
+    "princess",
+    "joshua",
+    "cheese",
+    "amanda",
+    "summer",
+    "love",
+    "ashley",
+    "nicole",
+    "chelsea",
+    "biteme",
+    "matthew",
+    "access",
+    "yankees",
+    "987654321",
+    "dallas",
+    "austin",
+    "thunder",
+    "taylor",
+    "matrix",
+    "password1",
+    "password123",
+    "welcome",
+    "welcome1",
+    "admin123",
+    "qwerty123",
+    "iloveyou1",
+    "passw0rd",
+    "changeme",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Computed independently with Python's
+    /// `hashlib.pbkdf2_hmac('sha256', b'correct horse', b'salt1234', 260000)`.
+    const DJANGO_VECTOR: &str =
+        "pbkdf2_sha256$260000$salt1234$qjh4xre6GKpwecyN6xWgddRVZv0rQnXP18CEh++p/aw=";
+
+    #[test]
+    fn a_fresh_hash_is_argon2id_and_verifies_without_rehash() -> Result<(), PasswordError> {
+        let stored = hash("correct horse")?;
+        assert!(stored.starts_with("$argon2id$"));
+        assert_eq!(
+            verify("correct horse", &stored),
+            Verification::Valid {
+                needs_rehash: false
+            }
+        );
+        assert_eq!(verify("wrong horse", &stored), Verification::Invalid);
+        Ok(())
+    }
+
+    #[test]
+    fn two_hashes_of_the_same_password_use_different_salts() -> Result<(), PasswordError> {
+        assert_ne!(hash("correct horse")?, hash("correct horse")?);
+        Ok(())
+    }
+
+    #[test]
+    fn a_django_hash_verifies_and_asks_for_a_rehash() {
+        assert_eq!(
+            verify("correct horse", DJANGO_VECTOR),
+            Verification::Valid { needs_rehash: true }
+        );
+    }
+
+    #[test]
+    fn a_wrong_password_does_not_verify_against_a_django_hash() {
+        assert_eq!(
+            verify("correct horsf", DJANGO_VECTOR),
+            Verification::Invalid
+        );
+        assert_eq!(verify("", DJANGO_VECTOR), Verification::Invalid);
+    }
+
+    #[test]
+    fn an_argon2_hash_with_weaker_parameters_asks_for_a_rehash() -> Result<(), PasswordError> {
+        let params =
+            Params::new(8 * 1024, 1, 1, None).map_err(|e| PasswordError::Hashing(e.to_string()))?;
+        let weak = Argon2::new(Algorithm::Argon2id, argon2::Version::V0x13, params)
+            .hash_password(b"pw", &SaltString::generate(&mut OsRng))
+            .map_err(|e| PasswordError::Hashing(e.to_string()))?
+            .to_string();
+        assert_eq!(
+            verify("pw", &weak),
+            Verification::Valid { needs_rehash: true }
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn malformed_stored_hashes_are_invalid_and_never_panic() {
+        let cases = [
+            "",
+            "$",
+            "$argon2id$",
+            "$argon2id$v=19$m=19456,t=2,p=1$bad$bad",
+            "$scrypt$ln=16,r=8,p=1$aM15713r3Xsvxbi31lqr1Q$nFNh2CVHVjNldFVKDHDlm4CbdRSCdEBsjjJxD+iCs5E",
+            "md5$salt$hash",
+            "pbkdf2_sha256",
+            "pbkdf2_sha256$",
+            "pbkdf2_sha256$abc$salt1234$qjh4xre6GKpwecyN6xWgddRVZv0rQnXP18CEh++p/aw=",
+            "pbkdf2_sha256$0$salt1234$qjh4xre6GKpwecyN6xWgddRVZv0rQnXP18CEh++p/aw=",
+            "pbkdf2_sha256$4294967295$salt1234$qjh4xre6GKpwecyN6xWgddRVZv0rQnXP18CEh++p/aw=",
+            "pbkdf2_sha256$260000$$qjh4xre6GKpwecyN6xWgddRVZv0rQnXP18CEh++p/aw=",
+            "pbkdf2_sha256$260000$salt1234$not base64!",
+            "pbkdf2_sha256$260000$salt1234$c2hvcnQ=",
+            "pbkdf2_sha256$260000$salt1234$qjh4xre6GKpwecyN6xWgddRVZv0rQnXP18CEh++p/aw=$extra",
+            "pbkdf2_sha1$260000$salt1234$qjh4xre6GKpwecyN6xWgddRVZv0rQnXP18CEh++p/aw=",
+        ];
+        for stored in cases {
+            assert_eq!(
+                verify("correct horse", stored),
+                Verification::Invalid,
+                "{stored}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_strong_password_passes_the_policy() {
+        assert_eq!(
+            validate_policy("Tr0ub4dor&3x", "alice", "alice@example.com"),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn short_numeric_and_common_passwords_are_refused() {
+        let short = validate_policy("abc", "alice", "alice@example.com");
+        assert!(short.is_err_and(|e| e.len() == 1 && e[0].contains("too short")));
+        let numeric = validate_policy("9384756102", "alice", "alice@example.com");
+        assert!(numeric.is_err_and(|e| e.len() == 1 && e[0].contains("entirely numeric")));
+        let common = validate_policy("PassWord123", "alice", "alice@example.com");
+        assert!(common.is_err_and(|e| e.len() == 1 && e[0].contains("too common")));
+    }
+
+    #[test]
+    fn a_password_equal_to_the_username_or_email_is_refused() {
+        let username = validate_policy("AliceSmith", "alicesmith", "a@example.com");
+        assert!(username.is_err_and(|e| e.iter().any(|m| m.contains("username"))));
+        let email = validate_policy("Alice@Example.com", "bob", "alice@example.com");
+        assert!(email.is_err_and(|e| e.iter().any(|m| m.contains("email"))));
+        let local = validate_policy("ALICE.SMITH", "bob", "alice.smith@example.com");
+        assert!(local.is_err_and(|e| e.iter().any(|m| m.contains("email"))));
+    }
+
+    #[test]
+    fn every_applicable_policy_message_is_returned() {
+        let all = validate_policy("1234", "1234", "1234@example.com");
+        assert!(all.is_err_and(|e| e.len() == 5));
+    }
+}
