@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt as _;
 use leopard_core::{SchemaName, TenantId};
 use sqlx::postgres::{PgConnection, PgPool};
-use sqlx::{Connection as _, Row};
+use sqlx::Connection as _;
 
 use crate::context::begin_statement;
 use crate::TenancyError;
@@ -313,28 +313,32 @@ impl Migrator {
         Ok(pending)
     }
 
+    /// The number of tenants, and those whose status says they may need migrating. Up-to-date
+    /// tenants are filtered out by the database, so a run with nothing pending reads no rows.
     async fn pending_tenants(&self) -> Result<(usize, Vec<PendingTenant>), TenancyError> {
-        let rows = sqlx::query(
-            "SELECT t.id, t.schema_name,
-                    (s.tenant_id IS NULL OR s.version < $1 OR s.state <> 'ok') AS pending
+        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM public.leopard_tenants")
+            .fetch_one(&self.pool)
+            .await?;
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT t.id, t.schema_name
                FROM public.leopard_tenants t
                LEFT JOIN public.leopard_tenant_migrations s ON s.tenant_id = t.id
+              WHERE s.tenant_id IS NULL OR s.version < $1 OR s.state <> 'ok'
               ORDER BY t.id",
         )
         .bind(self.set.latest_tenant_version())
         .fetch_all(&self.pool)
         .await?;
-        let total = rows.len();
-        let mut pending = Vec::new();
-        for row in rows {
-            if row.try_get::<bool, _>("pending")? {
-                pending.push(PendingTenant {
-                    id: TenantId(row.try_get("id")?),
-                    schema: SchemaName::parse(&row.try_get::<String, _>("schema_name")?)?,
-                });
-            }
-        }
-        Ok((total, pending))
+        let pending = rows
+            .into_iter()
+            .map(|(id, schema)| {
+                Ok(PendingTenant {
+                    id: TenantId(id),
+                    schema: SchemaName::parse(&schema)?,
+                })
+            })
+            .collect::<Result<Vec<_>, TenancyError>>()?;
+        Ok((usize::try_from(total).unwrap_or_default(), pending))
     }
 
     /// Migrates one tenant schema (which must belong to a registered tenant).
