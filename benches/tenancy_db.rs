@@ -33,8 +33,7 @@ use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use futures::StreamExt as _;
 use leopard_core::TenantSlug;
 use leopard_tenancy::migrate::MigrateAllOptions;
-use leopard_tenancy::provision::Provisioner;
-use leopard_tenancy::testing::TestDatabase;
+use leopard_tenancy::testing::TestTenancy;
 use leopard_tenancy::{
     Migration, MigrationSet, Migrator, NewTenant, ResolveConfig, TenantContext, TenantRegistry,
 };
@@ -116,32 +115,23 @@ fn slug(raw: &str) -> TenantSlug {
 }
 
 /// A fresh database with the registry tables, and the tools to fill it.
-struct Env {
-    db: TestDatabase,
-    set: Arc<MigrationSet>,
-    provisioner: Provisioner,
+struct Env(TestTenancy);
+
+impl std::ops::Deref for Env {
+    type Target = TestTenancy;
+    fn deref(&self) -> &TestTenancy {
+        &self.0
+    }
 }
 
 impl Env {
     async fn new(pool_size: u32) -> Self {
-        let db = TestDatabase::with_pool_size(pool_size)
-            .await
-            .expect("test database (set DATABASE_URL)");
-        let set = Arc::new(MigrationSet::new(Vec::new(), vec![CRM_BASE]).expect("valid set"));
-        Migrator::new(db.pool().clone(), Arc::clone(&set))
-            .migrate_shared()
-            .await
-            .expect("shared migrations");
-        let provisioner = Provisioner::new(
-            db.pool().clone(),
-            Arc::clone(&set),
-            ResolveConfig::default(),
-        );
-        Self {
-            db,
-            set,
-            provisioner,
-        }
+        let set = MigrationSet::new(Vec::new(), vec![CRM_BASE]).expect("valid set");
+        Self(
+            TestTenancy::new(set, pool_size)
+                .await
+                .expect("test database (set DATABASE_URL)"),
+        )
     }
 
     /// Provisions `count` tenants `<prefix>0000`, `<prefix>0001`, … four at a time and returns

@@ -11,7 +11,7 @@ use http_body_util::BodyExt as _;
 use leopard::core::TenantSlug;
 use leopard::tenancy::migrate::Migrator;
 use leopard::tenancy::provision::Provisioner;
-use leopard::tenancy::testing::TestDatabase;
+use leopard::tenancy::testing::{TestDatabase, TestTenancy};
 use leopard::tenancy::{Migration, MigrationSet, NewTenant, ResolveConfig, TenantRegistry};
 use tower::ServiceExt as _;
 
@@ -37,17 +37,15 @@ pub struct Env {
 impl Env {
     /// A fresh database whose tenants get `tenant` migrations.
     pub async fn with_migrations(tenant: Vec<Migration>, pool_size: u32) -> Self {
-        let db = TestDatabase::with_pool_size(pool_size)
+        let set = MigrationSet::new(Vec::new(), tenant).expect("valid set");
+        let TestTenancy {
+            db,
+            set,
+            migrator,
+            provisioner,
+        } = TestTenancy::new(set, pool_size)
             .await
             .expect("test database");
-        let set = Arc::new(MigrationSet::new(Vec::new(), tenant).expect("valid set"));
-        let migrator = Migrator::new(db.pool().clone(), Arc::clone(&set));
-        migrator.migrate_shared().await.expect("shared migrations");
-        let provisioner = Provisioner::new(
-            db.pool().clone(),
-            Arc::clone(&set),
-            ResolveConfig::default(),
-        );
         Self {
             db,
             set,

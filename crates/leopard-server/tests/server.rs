@@ -8,10 +8,8 @@ use http::{Request, StatusCode};
 use http_body_util::BodyExt as _;
 use leopard_core::TenantSlug;
 use leopard_server::{app, migrations};
-use leopard_tenancy::migrate::Migrator;
-use leopard_tenancy::provision::Provisioner;
-use leopard_tenancy::testing::TestDatabase;
-use leopard_tenancy::{NewTenant, ResolveConfig, SubscriptionStatus, TenantRegistry};
+use leopard_tenancy::testing::{TestDatabase, TestTenancy};
+use leopard_tenancy::{NewTenant, Provisioner, ResolveConfig, SubscriptionStatus, TenantRegistry};
 use tower::ServiceExt as _;
 
 async fn get(
@@ -40,20 +38,16 @@ async fn get(
 }
 
 async fn provisioned_db() -> (TestDatabase, Provisioner) {
-    let db = TestDatabase::new().await.expect("database");
-    let set = migrations::set();
-    Migrator::new(db.pool().clone(), Arc::clone(&set))
-        .migrate_shared()
-        .await
-        .expect("shared");
-    let provisioner = Provisioner::new(db.pool().clone(), set, ResolveConfig::default());
+    let set = Arc::try_unwrap(migrations::set()).expect("a fresh set");
+    let tenancy = TestTenancy::new(set, 10).await.expect("database");
     for (slug, name) in [("acme", "Acme Corp"), ("globex", "Globex")] {
-        provisioner
+        tenancy
+            .provisioner
             .create(NewTenant::new(TenantSlug::parse(slug).expect("slug"), name))
             .await
             .expect("tenant");
     }
-    (db, provisioner)
+    (tenancy.db, tenancy.provisioner)
 }
 
 #[tokio::test]

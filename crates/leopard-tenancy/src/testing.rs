@@ -177,3 +177,39 @@ impl Drop for TestDatabase {
         let _ = dropper.join();
     }
 }
+
+/// A fresh database with the registry's shared migrations applied, and the migrator and
+/// provisioner for an application's migration set: the usual start of a tenancy test.
+#[derive(Debug)]
+pub struct TestTenancy {
+    /// The database (dropped with this value).
+    pub db: TestDatabase,
+    /// The application's migrations.
+    pub set: std::sync::Arc<crate::MigrationSet>,
+    /// A migrator for `set`.
+    pub migrator: crate::Migrator,
+    /// A provisioner for `set` with the default resolution settings.
+    pub provisioner: crate::Provisioner,
+}
+
+impl TestTenancy {
+    /// Creates the database (a pool of up to `max_connections`), applies the shared migrations
+    /// of the registry and of `set`.
+    pub async fn new(set: crate::MigrationSet, max_connections: u32) -> Result<Self, TenancyError> {
+        let db = TestDatabase::with_pool_size(max_connections).await?;
+        let set = std::sync::Arc::new(set);
+        let migrator = crate::Migrator::new(db.pool().clone(), std::sync::Arc::clone(&set));
+        migrator.migrate_shared().await?;
+        let provisioner = crate::Provisioner::new(
+            db.pool().clone(),
+            std::sync::Arc::clone(&set),
+            crate::ResolveConfig::default(),
+        );
+        Ok(Self {
+            db,
+            set,
+            migrator,
+            provisioner,
+        })
+    }
+}
