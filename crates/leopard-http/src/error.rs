@@ -15,7 +15,7 @@ use leopard_tenancy::TenancyError;
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// 400 with per-field messages.
-    #[error("validation failed")]
+    #[error("validation failed: {0:?}")]
     Validation(BTreeMap<String, Vec<String>>),
     /// 400 with a detail message.
     #[error("{0}")]
@@ -33,9 +33,25 @@ pub enum ApiError {
     /// type or bound to another tenant. The body is generic and names no tenant.
     #[error("token is invalid or expired")]
     Unauthorized,
+    /// 401 `not_authenticated`: no credentials were sent.
+    #[error("authentication credentials were not provided")]
+    NotAuthenticated,
+    /// 401 `no_active_account`: a login with a wrong username or password, or of an inactive
+    /// user (one message for all, so accounts cannot be probed).
+    #[error("no active account found with the given credentials")]
+    InvalidCredentials,
+    /// 403 `permission_denied` with a detail message.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 405.
+    #[error("method not allowed")]
+    MethodNotAllowed,
     /// 409 with a detail message.
     #[error("{0}")]
     Conflict(String),
+    /// 429 `throttled`, retry after this many seconds.
+    #[error("throttled for {0} s")]
+    Throttled(u64),
     /// 503: a dependency (the database) is unavailable.
     #[error("service unavailable")]
     Unavailable,
@@ -50,6 +66,16 @@ impl ApiError {
         Self::Validation(BTreeMap::from([(field.to_owned(), vec![message.into()])]))
     }
 
+    /// The 403 of a missing permission, in the original's words.
+    pub fn permission_denied() -> Self {
+        Self::Forbidden("You do not have permission to perform this action.".into())
+    }
+
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        self.status_and_code().0
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Self::Validation(_) => (StatusCode::BAD_REQUEST, "invalid"),
@@ -58,7 +84,12 @@ impl ApiError {
             Self::TenantNotFound => (StatusCode::NOT_FOUND, "tenant_not_found"),
             Self::TenantInactive => (StatusCode::FORBIDDEN, "tenant_inactive"),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "token_not_valid"),
+            Self::NotAuthenticated => (StatusCode::UNAUTHORIZED, "not_authenticated"),
+            Self::InvalidCredentials => (StatusCode::UNAUTHORIZED, "no_active_account"),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "permission_denied"),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::Throttled(_) => (StatusCode::TOO_MANY_REQUESTS, "throttled"),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
         }
@@ -68,16 +99,43 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
+        let mut extra_headers: Vec<(http::HeaderName, http::HeaderValue)> = Vec::new();
         let body = match self {
             Self::Validation(fields) => serde_json::json!(fields),
-            Self::BadRequest(detail) | Self::NotFound(detail) | Self::Conflict(detail) => {
+            Self::BadRequest(detail)
+            | Self::NotFound(detail)
+            | Self::Conflict(detail)
+            | Self::Forbidden(detail) => {
                 serde_json::json!({ "detail": detail, "code": code })
+            }
+            Self::NotAuthenticated => {
+                extra_headers.push((
+                    http::header::WWW_AUTHENTICATE,
+                    http::HeaderValue::from_static("Bearer realm=\"api\""),
+                ));
+                serde_json::json!({
+                    "detail": "Authentication credentials were not provided.", "code": code })
+            }
+            Self::InvalidCredentials => serde_json::json!({
+                "detail": "No active account found with the given credentials", "code": code }),
+            Self::MethodNotAllowed => {
+                serde_json::json!({ "detail": "Method not allowed.", "code": code })
+            }
+            Self::Throttled(seconds) => {
+                extra_headers.push((http::header::RETRY_AFTER, http::HeaderValue::from(seconds)));
+                serde_json::json!({
+                    "detail": format!("Request was throttled. Expected available in {seconds} seconds."),
+                    "code": code })
             }
             Self::TenantNotFound => serde_json::json!({
                 "detail": leopard_tenancy::layer::TENANT_NOT_FOUND_DETAIL, "code": code }),
             Self::TenantInactive => serde_json::json!({
                 "detail": leopard_tenancy::layer::TENANT_INACTIVE_DETAIL, "code": code }),
             Self::Unauthorized => {
+                extra_headers.push((
+                    http::header::WWW_AUTHENTICATE,
+                    http::HeaderValue::from_static("Bearer realm=\"api\""),
+                ));
                 serde_json::json!({ "detail": "Token is invalid or expired", "code": code })
             }
             Self::Unavailable => {
@@ -88,7 +146,9 @@ impl IntoResponse for ApiError {
                 serde_json::json!({ "detail": "Internal server error.", "code": code })
             }
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        response.headers_mut().extend(extra_headers);
+        response
     }
 }
 
@@ -155,6 +215,18 @@ impl From<crate::jwt::JwtError> for ApiError {
             | JwtError::WrongTokenType
             | JwtError::WrongTenant => Self::Unauthorized,
             e @ (JwtError::WeakSecret | JwtError::Issuing(_)) => Self::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        match err {
+            e @ (sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)) => {
+                tracing::error!(error = %e, "database unavailable");
+                Self::Unavailable
+            }
+            other => Self::Internal(other.to_string()),
         }
     }
 }

@@ -142,6 +142,19 @@ impl fmt::Debug for JwtKeys {
 }
 
 impl JwtKeys {
+    /// Keys for a separate purpose derived from `secret` (HMAC-SHA256 of `purpose`): tokens
+    /// signed with one purpose's keys never verify with another's, so e.g. platform tokens are
+    /// refused on tenant routes by signature alone.
+    pub fn derived(secret: &[u8], purpose: &str) -> Result<Self, JwtError> {
+        if secret.len() < MIN_SECRET_LEN {
+            return Err(JwtError::WeakSecret);
+        }
+        let mut mac =
+            <HmacSha256 as Mac>::new_from_slice(secret).map_err(|_| JwtError::WeakSecret)?;
+        mac.update(purpose.as_bytes());
+        Self::new(&mac.finalize().into_bytes())
+    }
+
     /// Keys from `secret`; refuses secrets shorter than [`MIN_SECRET_LEN`] bytes.
     pub fn new(secret: &[u8]) -> Result<Self, JwtError> {
         if secret.len() < MIN_SECRET_LEN {

@@ -1,13 +1,19 @@
 //! Leopard's axum pieces: the [`ApiError`] type (the only place where errors become HTTP
-//! responses), the [`Tenant`] extractor, password hashing ([`password`]) and HS256 tokens
-//! ([`jwt`]).
+//! responses), the [`Tenant`] and [`AuthUser`] extractors, [`Pagination`], login
+//! [`Throttle`]s, password hashing ([`password`]) and HS256 tokens ([`jwt`]).
 
+pub mod auth;
 mod error;
 mod extract;
 pub mod jwt;
+pub mod pagination;
 pub mod password;
+pub mod throttle;
 
+pub use auth::{AuthUser, Authenticator, PrincipalSource};
 pub use error::ApiError;
-pub use extract::Tenant;
+pub use extract::{JsonBody, Tenant};
 pub use jwt::{Claims, ClaimsInput, JwtError, JwtKeys, TokenPair, TokenType};
+pub use pagination::{Page, Pagination};
 pub use password::{PasswordError, Verification};
+pub use throttle::Throttle;

@@ -3,38 +3,135 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use leopard_http::Tenant;
+use leopard_http::jwt::JwtKeys;
+use leopard_http::{ApiError, Authenticator, Tenant, Throttle};
+use leopard_tenancy::provision::Provisioner;
 use leopard_tenancy::{TenancyLayer, TenantRegistry};
 use serde_json::json;
 use sqlx::postgres::PgPool;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use crate::api;
+use crate::identity::PgPrincipals;
+
+/// Everything the application needs to be built.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// The pool: answers the health check and the platform (public-schema) routes; tenant data
+    /// is reached only through tenant contexts.
+    pub pool: PgPool,
+    /// The tenant registry.
+    pub registry: Arc<TenantRegistry>,
+    /// Creates and manages tenants for the platform API.
+    pub provisioner: Arc<Provisioner>,
+    /// The token signing secret (at least 32 bytes).
+    pub secret: Vec<u8>,
+    /// Lifetime of access tokens.
+    pub access_ttl: Duration,
+    /// Lifetime of refresh tokens.
+    pub refresh_ttl: Duration,
+    /// Failed logins allowed per (tenant, username) per window.
+    pub login_attempts_per_user: u32,
+    /// Failed logins allowed per client address per window.
+    pub login_attempts_per_address: u32,
+    /// Login-throttling window.
+    pub login_window: Duration,
+}
+
+impl AppConfig {
+    /// A configuration with the default lifetimes (access 30 min, refresh 1 day) and throttling
+    /// (5 failures per user, 50 per address, per 15 min).
+    pub fn new(
+        pool: PgPool,
+        registry: Arc<TenantRegistry>,
+        provisioner: Arc<Provisioner>,
+        secret: Vec<u8>,
+    ) -> Self {
+        Self {
+            pool,
+            registry,
+            provisioner,
+            secret,
+            access_ttl: Duration::from_secs(30 * 60),
+            refresh_ttl: Duration::from_secs(24 * 60 * 60),
+            login_attempts_per_user: 5,
+            login_attempts_per_address: 50,
+            login_window: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// Login throttles: per (tenant, username) and per client address.
+#[derive(Debug)]
+pub struct LoginThrottles {
+    /// Keyed by `tenant:username` (lower-cased).
+    pub per_user: Throttle,
+    /// Keyed by client address.
+    pub per_address: Throttle,
+}
+
 /// Shared state of the HTTP application.
-#[derive(Clone, Debug)]
+#[derive(Debug, Clone)]
+#[allow(dead_code)] // platform_keys, registry, provisioner: read by the platform API (next commit)
 pub struct AppState {
-    /// Used only by the health check; tenant data is reached through tenant contexts.
-    health_pool: PgPool,
+    /// Health check and platform (public schema) only.
+    pub(crate) pool: PgPool,
+    /// Tenant tokens and principals.
+    pub(crate) auth: Arc<Authenticator>,
+    /// Platform-admin tokens (keys derived from the same secret for another purpose).
+    pub(crate) platform_keys: Arc<JwtKeys>,
+    /// Login throttling.
+    pub(crate) throttles: Arc<LoginThrottles>,
+    /// The tenant registry (the platform API refuses tenant hosts).
+    pub(crate) registry: Arc<TenantRegistry>,
+    /// Tenant management for the platform API.
+    pub(crate) provisioner: Arc<Provisioner>,
+}
+
+impl FromRef<AppState> for Arc<Authenticator> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.auth)
+    }
 }
 
 /// Paths that are served without a tenant.
-pub const PUBLIC_PATHS: &[&str] = &["/health/"];
+pub const PUBLIC_PATHS: &[&str] = &["/health/", "/api/platform/"];
 
-/// Builds the application router for `registry` (whose pool also answers the health check).
-pub fn router(pool: PgPool, registry: Arc<TenantRegistry>) -> Router {
-    let mut tenancy = TenancyLayer::new(registry);
+/// Builds the application router. Fails only for a secret shorter than 32 bytes.
+pub fn router(config: AppConfig) -> Result<Router, ApiError> {
+    let auth = Authenticator::new(
+        JwtKeys::new(&config.secret)?,
+        config.access_ttl,
+        config.refresh_ttl,
+        Arc::new(PgPrincipals),
+    );
+    let state = AppState {
+        pool: config.pool,
+        auth: Arc::new(auth),
+        platform_keys: Arc::new(JwtKeys::derived(&config.secret, "leopard platform tokens")?),
+        throttles: Arc::new(LoginThrottles {
+            per_user: Throttle::new(config.login_attempts_per_user, config.login_window),
+            per_address: Throttle::new(config.login_attempts_per_address, config.login_window),
+        }),
+        registry: Arc::clone(&config.registry),
+        provisioner: config.provisioner,
+    };
+    let mut tenancy = TenancyLayer::new(config.registry);
     for path in PUBLIC_PATHS {
         tenancy = tenancy.with_public_path(*path);
     }
-    Router::new()
+    Ok(Router::new()
         .route("/health/", get(health))
         .route("/api/public/tenant-info/", get(tenant_info))
-        .with_state(AppState { health_pool: pool })
+        .merge(api::routes())
+        .fallback(not_found)
+        .with_state(state)
         .layer(tenancy)
         .layer(
             // Spans carry the method and path only: query strings may hold tokens.
@@ -48,14 +145,19 @@ pub fn router(pool: PgPool, registry: Arc<TenantRegistry>) -> Router {
                     )
                 })
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
-        )
+        ))
+}
+
+/// Unknown routes: a JSON 404.
+async fn not_found() -> ApiError {
+    ApiError::NotFound("Not found.".into())
 }
 
 /// `GET /health/`: 200 when the database answers within 2 s, else 503.
 async fn health(State(state): State<AppState>) -> Response {
     let check = tokio::time::timeout(
         Duration::from_secs(2),
-        sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.health_pool),
+        sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.pool),
     )
     .await;
     match check {

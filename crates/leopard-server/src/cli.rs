@@ -11,7 +11,7 @@ use leopard_tenancy::provision::Provisioner;
 use leopard_tenancy::{Migrator, NewTenant, SubscriptionStatus, TenantRegistry};
 
 use crate::config::{
-    Cli, Command, DomainCommand, GlobalArgs, MigrateArgs, ServeArgs, TenantCommand,
+    AuthArgs, Cli, Command, DomainCommand, GlobalArgs, MigrateArgs, Mode, ServeArgs, TenantCommand,
     TenantCreateArgs,
 };
 use crate::db::Database;
@@ -87,14 +87,71 @@ async fn serve_on(
         print_demo_banner(global, addr.port(), &registry);
     }
     tracing::info!(%addr, tenants = registry.tenant_count(), "serving");
+    let secret = load_secret(global, &args.auth)?;
+    let provisioner = Arc::new(Provisioner::new(
+        db.pool.clone(),
+        Arc::clone(&set),
+        global.resolve_config(),
+    ));
+    let mut config =
+        app::AppConfig::new(db.pool.clone(), Arc::clone(&registry), provisioner, secret);
+    config.access_ttl = Duration::from_secs(args.auth.access_token_ttl_secs.max(1));
+    config.refresh_ttl = Duration::from_secs(args.auth.refresh_token_ttl_secs.max(1));
+    config.login_attempts_per_user = args.auth.login_attempts_per_user;
+    config.login_attempts_per_address = args.auth.login_attempts_per_address;
+    config.login_window = Duration::from_secs(args.auth.login_window_secs.max(1));
+    let router = app::router(config)?;
     axum::serve(
         listener,
-        app::router(db.pool.clone(), Arc::clone(&registry)),
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown_signal())
     .await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The token secret: configured, or (dev mode only) generated once into
+/// `<data-dir>/jwt-secret` with owner-only permissions and reused on later starts.
+pub fn load_secret(global: &GlobalArgs, auth: &AuthArgs) -> anyhow::Result<Vec<u8>> {
+    if let Some(secret) = auth.jwt_secret.as_deref().filter(|s| !s.is_empty()) {
+        if secret.len() < leopard_http::jwt::MIN_SECRET_LEN {
+            bail!(
+                "LEOPARD_JWT_SECRET must be at least {} bytes long",
+                leopard_http::jwt::MIN_SECRET_LEN
+            );
+        }
+        return Ok(secret.as_bytes().to_vec());
+    }
+    if auth.mode == Mode::Production {
+        bail!("refusing to start in production mode without a JWT secret: set LEOPARD_JWT_SECRET (at least 32 bytes)");
+    }
+    let path = global.data_dir.join("jwt-secret");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let existing = existing.trim();
+        if existing.len() >= leopard_http::jwt::MIN_SECRET_LEN {
+            return Ok(existing.as_bytes().to_vec());
+        }
+    }
+    std::fs::create_dir_all(&global.data_dir)
+        .with_context(|| format!("creating {}", global.data_dir.display()))?;
+    let mut bytes = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        file.write_all(secret.as_bytes())?;
+    }
+    tracing::info!(path = %path.display(), "generated a development JWT secret");
+    Ok(secret.into_bytes())
 }
 
 fn print_demo_banner(global: &GlobalArgs, port: u16, registry: &TenantRegistry) {

@@ -113,6 +113,45 @@ pub struct ServeArgs {
     /// Seconds between full registry reloads (changes also arrive by LISTEN/NOTIFY).
     #[arg(long, env = "LEOPARD_REGISTRY_RELOAD_SECS", default_value_t = 30)]
     pub registry_reload_secs: u64,
+    /// Token and login settings.
+    #[command(flatten)]
+    pub auth: AuthArgs,
+}
+
+/// Run mode: `dev` generates a JWT secret in the data directory when none is configured;
+/// `production` refuses to start without one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// Development: a missing JWT secret is generated once and kept in the data directory.
+    Dev,
+    /// Production: LEOPARD_JWT_SECRET is required.
+    Production,
+}
+
+/// Token and login settings.
+#[derive(Debug, Clone, Args)]
+pub struct AuthArgs {
+    /// Run mode.
+    #[arg(long, env = "LEOPARD_MODE", value_enum, default_value_t = Mode::Dev)]
+    pub mode: Mode,
+    /// HS256 signing secret for tokens (at least 32 bytes). Required in production mode.
+    #[arg(long, env = "LEOPARD_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Lifetime of access tokens, in seconds.
+    #[arg(long, env = "LEOPARD_ACCESS_TOKEN_TTL_SECS", default_value_t = 30 * 60)]
+    pub access_token_ttl_secs: u64,
+    /// Lifetime of refresh tokens, in seconds.
+    #[arg(long, env = "LEOPARD_REFRESH_TOKEN_TTL_SECS", default_value_t = 24 * 60 * 60)]
+    pub refresh_token_ttl_secs: u64,
+    /// Failed logins allowed per (tenant, username) per window before 429.
+    #[arg(long, env = "LEOPARD_LOGIN_ATTEMPTS_PER_USER", default_value_t = 5)]
+    pub login_attempts_per_user: u32,
+    /// Failed logins allowed per client address per window before 429.
+    #[arg(long, env = "LEOPARD_LOGIN_ATTEMPTS_PER_ADDRESS", default_value_t = 50)]
+    pub login_attempts_per_address: u32,
+    /// Length of the login-throttling window, in seconds.
+    #[arg(long, env = "LEOPARD_LOGIN_WINDOW_SECS", default_value_t = 15 * 60)]
+    pub login_window_secs: u64,
 }
 
 /// Options of `migrate`.

@@ -1,8 +1,10 @@
 //! The reference Leopard server behind the `leopard` binary: configuration, the CLI commands, and
 //! the HTTP application.
 
+pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod identity;
 pub mod migrations;

@@ -1,20 +1,138 @@
 //! The server's embedded migration sets.
+//!
+//! `0003_identity_seed.sql` is generated from the `leopard-rbac` catalogue and role defaults and
+//! committed; a unit test fails when it drifts (`LEOPARD_BLESS=1 cargo test -p leopard-server
+//! identity_seed` rewrites it). Once released, a catalogue change needs a new migration.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
+use leopard_rbac::{Permission, ResourceKind, Role};
 use leopard_tenancy::{Migration, MigrationSet};
 
 /// Tenant migrations of the CRM, applied to every tenant schema in order.
-pub const TENANT: &[Migration] = &[Migration::new(
+pub const TENANT: &[Migration] = &[
+    Migration::new(
+        1,
+        "content_types",
+        include_str!("../migrations/tenant/0001_content_types.sql"),
+    ),
+    Migration::new(
+        2,
+        "identity",
+        include_str!("../migrations/tenant/0002_identity.sql"),
+    ),
+    Migration::new(
+        3,
+        "identity_seed",
+        include_str!("../migrations/tenant/0003_identity_seed.sql"),
+    ),
+];
+
+/// Shared migrations of the server (the public schema), after the registry's own.
+pub const SHARED: &[Migration] = &[Migration::new(
     1,
-    "content_types",
-    include_str!("../migrations/tenant/0001_content_types.sql"),
+    "platform_admins",
+    include_str!("../migrations/shared/0001_platform_admins.sql"),
 )];
 
-/// The server's migration set (no shared migrations beyond the registry's own yet).
+/// The server's migration set.
 pub fn set() -> Arc<MigrationSet> {
     // The constant lists are checked by a unit test, so this never panics.
-    Arc::new(MigrationSet::new(Vec::new(), TENANT.to_vec()).expect("versions are increasing"))
+    Arc::new(MigrationSet::new(SHARED.to_vec(), TENANT.to_vec()).expect("versions are increasing"))
+}
+
+/// Content types of `0001_content_types.sql` (ids 1–21).
+const FIRST_CONTENT_TYPES: &[&str] = &[
+    "admin.logentry",
+    "auth.permission",
+    "auth.group",
+    "contenttypes.contenttype",
+    "sessions.session",
+    "immigration.user",
+    "immigration.region",
+    "immigration.branch",
+    "immigration.agent",
+    "immigration.client",
+    "immigration.note",
+    "immigration.task",
+    "immigration.reminder",
+    "immigration.calendarevent",
+    "immigration.visacategory",
+    "immigration.visatype",
+    "immigration.visaapplication",
+    "immigration.institute",
+    "immigration.course",
+    "immigration.collegeapplication",
+    "immigration.notification",
+];
+
+/// The database id of a catalogue permission: its catalogue id plus one (stable).
+pub fn permission_db_id(permission: Permission) -> i32 {
+    i32::from(permission.id()) + 1
+}
+
+/// Renders the identity seed: the content types the catalogue needs beyond `0001`, every
+/// permission, and the four built-in groups with their default permissions.
+pub fn identity_seed_sql() -> String {
+    let mut sql = String::from(
+        "-- GENERATED from the leopard-rbac catalogue by `identity_seed_sql()` \
+         (crates/leopard-server/src/migrations.rs); do not edit.\n\
+         -- Content types the catalogue needs beyond 0001, every permission (id = catalogue id + 1),\n\
+         -- and the four built-in roles as groups with their default permissions.\n\n",
+    );
+    let mut types: Vec<String> = FIRST_CONTENT_TYPES
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    let mut new_types = Vec::new();
+    for kind in ResourceKind::ALL {
+        let ct = format!("immigration.{}", kind.model());
+        if !types.contains(&ct) {
+            types.push(ct.clone());
+            new_types.push((types.len(), ct));
+        }
+    }
+    sql.push_str("INSERT INTO content_types (id, app_label, model) VALUES\n");
+    let rows: Vec<String> = new_types
+        .iter()
+        .map(|(id, ct)| {
+            let (app, model) = ct.split_once('.').unwrap_or(("immigration", ct));
+            format!("    ({id}, '{app}', '{model}')")
+        })
+        .collect();
+    sql.push_str(&rows.join(",\n"));
+    sql.push_str(";\n\nINSERT INTO permissions (id, codename, name, content_type_id) VALUES\n");
+    let rows: Vec<String> = Permission::all()
+        .map(|p| {
+            let ct = p.content_type();
+            let ct_id = types.iter().position(|t| *t == ct).map_or(0, |i| i + 1);
+            format!(
+                "    ({}, '{}', '{}', {ct_id})",
+                permission_db_id(p),
+                p.codename(),
+                p.name().replace('\'', "''")
+            )
+        })
+        .collect();
+    sql.push_str(&rows.join(",\n"));
+    sql.push_str(";\n");
+    for role in Role::ALL {
+        let _ = write!(
+            sql,
+            "\nINSERT INTO groups (name) VALUES ('{}');\n\
+             INSERT INTO group_permissions (group_id, permission_id)\n\
+             SELECT g.id, p FROM groups g, unnest(ARRAY[{}]::integer[]) AS p WHERE g.name = '{}';\n",
+            role.group_name(),
+            role.default_permissions()
+                .iter()
+                .map(|p| permission_db_id(p).to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+            role.group_name(),
+        );
+    }
+    sql
 }
 
 #[cfg(test)]
@@ -23,7 +141,24 @@ mod tests {
 
     #[test]
     fn the_embedded_sets_are_well_formed() {
-        assert!(MigrationSet::new(Vec::new(), TENANT.to_vec()).is_ok());
-        assert_eq!(set().latest_tenant_version(), 1);
+        assert!(MigrationSet::new(SHARED.to_vec(), TENANT.to_vec()).is_ok());
+        assert_eq!(set().latest_tenant_version(), 3);
+    }
+
+    #[test]
+    fn the_committed_identity_seed_matches_the_catalogue() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/migrations/tenant/0003_identity_seed.sql"
+        );
+        let expected = identity_seed_sql();
+        if std::env::var_os("LEOPARD_BLESS").is_some() {
+            std::fs::write(path, &expected).expect("write the seed");
+        }
+        let committed = std::fs::read_to_string(path).expect("read the seed");
+        assert!(
+            committed == expected,
+            "0003_identity_seed.sql is stale: run LEOPARD_BLESS=1 cargo test -p leopard-server identity_seed"
+        );
     }
 }

@@ -37,6 +37,21 @@ async fn get(
     )
 }
 
+fn test_router(db: &TestDatabase, registry: Arc<TenantRegistry>) -> axum::Router {
+    let provisioner = Arc::new(Provisioner::new(
+        db.pool().clone(),
+        migrations::set(),
+        ResolveConfig::default(),
+    ));
+    app::router(app::AppConfig::new(
+        db.pool().clone(),
+        registry,
+        provisioner,
+        b"test-secret-test-secret-test-secret!".to_vec(),
+    ))
+    .expect("router")
+}
+
 async fn provisioned_db() -> (TestDatabase, Provisioner) {
     let set = Arc::try_unwrap(migrations::set()).expect("a fresh set");
     let tenancy = TestTenancy::new(set, 10).await.expect("database");
@@ -56,7 +71,7 @@ async fn health_and_tenant_info_answer_per_host_with_the_original_wire_format() 
     let registry = TenantRegistry::load(db.pool().clone(), ResolveConfig::default())
         .await
         .expect("registry");
-    let app = app::router(db.pool().clone(), Arc::clone(&registry));
+    let app = test_router(&db, Arc::clone(&registry));
 
     let (status, _, body) = get(&app, "localhost:8000", "/health/").await;
     assert_eq!(status, StatusCode::OK);
@@ -104,7 +119,7 @@ async fn health_reports_503_when_the_database_is_gone() {
     let registry = TenantRegistry::load(db.pool().clone(), ResolveConfig::default())
         .await
         .expect("registry");
-    let app = app::router(db.pool().clone(), registry);
+    let app = test_router(&db, registry);
     db.pool().close().await;
     let (status, _, body) = get(&app, "localhost", "/health/").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
