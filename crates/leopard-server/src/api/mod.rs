@@ -7,7 +7,9 @@
 
 use axum::Router;
 use leopard_http::ApiError;
-use leopard_rbac::{Action, Permission, Principal, ResourceKind};
+use leopard_rbac::{Action, Permission, Principal, ResourceKind, SqlParam, SqlPredicate};
+use sqlx::postgres::PgArguments;
+use sqlx::Arguments as _;
 
 use crate::app::AppState;
 
@@ -38,4 +40,26 @@ pub fn truthy(value: &str) -> bool {
         value.to_ascii_lowercase().as_str(),
         "true" | "1" | "yes" | "on"
     )
+}
+
+/// Appends `value` to `args` (the next `$n`).
+pub fn push_arg<'q, T>(args: &mut PgArguments, value: T) -> Result<(), ApiError>
+where
+    T: sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + 'q,
+{
+    args.add(value)
+        .map_err(|e| ApiError::Internal(format!("binding a parameter: {e}")))
+}
+
+/// Appends a policy predicate's parameters to `args`, in order. Build the predicate with
+/// `first_param` = the number of parameters already in `args` + 1, splice `predicate.sql` into
+/// the query, then run it with `sqlx::query_with(&sql, args)` (or `query_as_with`, …).
+pub fn push_predicate(args: &mut PgArguments, predicate: &SqlPredicate) -> Result<(), ApiError> {
+    for param in &predicate.params {
+        match param {
+            SqlParam::Int(v) => push_arg(args, *v)?,
+            SqlParam::IntArray(v) => push_arg(args, v.clone())?,
+        }
+    }
+    Ok(())
 }

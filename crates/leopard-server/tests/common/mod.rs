@@ -1,7 +1,7 @@
 //! Shared set-up of the server's HTTP tests: a private database with the server's migrations,
 //! provisioned tenants, the real router, and helpers to seed an organisation, create users, log
 //! in and call the API.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::sync::Arc;
 
