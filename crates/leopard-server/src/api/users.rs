@@ -1,0 +1,991 @@
+//! `/api/v1/users/`: list, create, retrieve, PATCH, DELETE (deactivate), `profile/`,
+//! `assignable/` and `{id}/assign-permissions/` (`original-backend.md` §2.8, with the
+//! hierarchy of spec README §2, defect 12).
+//!
+//! Permissions are verb-level: list/retrieve need `view_user`, create `add_user`, PATCH and
+//! assign-permissions `change_user`, DELETE `delete_user`; `profile/` and `assignable/` need
+//! only authentication. A user is in scope when it is the caller or shares a branch the
+//! caller's scope covers (a Super Admin reaches everyone); out of scope answers 404.
+//!
+//! The hierarchy: an actor grants only roles below its own, assigns only branches and regions
+//! inside its scope, edits only users whose role it could grant, never changes its own role,
+//! assignments, activity or permissions, and never grants a permission it lacks.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use leopard_http::{ApiError, AuthUser, JsonBody, Page, Pagination};
+use leopard_rbac::{
+    check, filter, grantable_roles, may_assign_branches, may_assign_regions, may_grant, Action,
+    PermissionSet, Principal, Resource, ResourceKind, Role, ScopeColumns,
+};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::{PgConnection, Row};
+
+use super::{push_arg, push_predicate, require, truthy};
+use crate::app::AppState;
+use crate::identity::{self, NewUser};
+
+/// The user routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/users/", get(list).post(create))
+        .route("/api/v1/users/profile/", get(profile))
+        .route("/api/v1/users/assignable/", get(assignable))
+        .route(
+            "/api/v1/users/{id}/",
+            get(retrieve).patch(update).delete(deactivate),
+        )
+        .route(
+            "/api/v1/users/{id}/assign-permissions/",
+            post(assign_permissions),
+        )
+}
+
+/// `{id, name}` of a branch or region.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct NamedRef {
+    /// Row id.
+    pub id: i64,
+    /// Row name.
+    pub name: String,
+}
+
+/// `{id, name, content_type}` of a permission.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct PermissionRef {
+    /// Permission id.
+    pub id: i64,
+    /// Human name.
+    pub name: String,
+    /// `app_label.model`.
+    pub content_type: String,
+}
+
+/// The original's `UserOutput`.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserOutput {
+    /// User id.
+    pub id: i64,
+    /// Login name.
+    pub username: String,
+    /// E-mail address.
+    pub email: String,
+    /// Given name.
+    pub first_name: String,
+    /// Family name.
+    pub last_name: String,
+    /// "First Last", or the username when either is empty.
+    pub full_name: String,
+    /// Group names.
+    pub groups_list: Vec<String>,
+    /// Group display names.
+    pub groups_list_display: Vec<String>,
+    /// The highest built-in role, else the first group.
+    pub primary_group: Option<String>,
+    /// Its display name.
+    pub primary_group_display: Option<String>,
+    /// The tenant's slug.
+    pub tenant: String,
+    /// The tenant's name.
+    pub tenant_name: String,
+    /// Assigned live branches.
+    pub branches_data: Vec<NamedRef>,
+    /// Assigned regions.
+    pub regions_data: Vec<NamedRef>,
+    /// Direct permissions.
+    pub user_permissions_list: Vec<PermissionRef>,
+    /// Whether the user may log in.
+    pub is_active: bool,
+    /// Django's staff flag (unused, kept for the wire).
+    pub is_staff: bool,
+    /// Django's superuser flag (unused, kept for the wire).
+    pub is_superuser: bool,
+    /// Creation time.
+    pub date_joined: DateTime<Utc>,
+    /// Last successful login.
+    pub last_login: Option<DateTime<Utc>>,
+}
+
+/// The original's `AssignableUser`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AssignableUser {
+    /// User id.
+    pub id: i64,
+    /// "First Last" or the username.
+    pub full_name: String,
+    /// E-mail address.
+    pub email: String,
+    /// The highest built-in role, else the first group.
+    pub primary_group: Option<String>,
+    /// Its display name.
+    pub primary_group_display: Option<String>,
+    /// Login name.
+    pub username: String,
+}
+
+/// A group's display name: the built-in role's, else the name title-cased.
+pub fn group_display(name: &str) -> String {
+    match Role::from_group_name(name) {
+        Some(role) => role.display_name().to_owned(),
+        None => name
+            .split(['_', ' '])
+            .filter(|w| !w.is_empty())
+            .map(|w| {
+                let lower = w.to_lowercase();
+                let mut chars = lower.chars();
+                chars.next().map_or_else(String::new, |c| {
+                    c.to_uppercase().collect::<String>() + chars.as_str()
+                })
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+    }
+}
+
+fn primary_group(groups: &[String]) -> Option<String> {
+    groups
+        .iter()
+        .filter_map(|g| Role::from_group_name(g))
+        .min()
+        .map(|r| r.group_name().to_owned())
+        .or_else(|| groups.first().cloned())
+}
+
+fn full_name(first: &str, last: &str, username: &str) -> String {
+    if first.is_empty() || last.is_empty() {
+        username.to_owned()
+    } else {
+        format!("{first} {last}")
+    }
+}
+
+const USER_COLUMNS: &str = "
+    u.id, u.username, u.email, u.first_name, u.last_name, u.is_active, u.is_staff,
+    u.is_superuser, u.date_joined, u.last_login,
+    ARRAY(SELECT g.name::text FROM user_groups ug JOIN groups g ON g.id = ug.group_id
+           WHERE ug.user_id = u.id ORDER BY g.id) AS groups,
+    COALESCE((SELECT json_agg(json_build_object('id', b.id, 'name', b.name) ORDER BY b.name, b.id)
+                FROM user_branches ub JOIN branches b ON b.id = ub.branch_id
+               WHERE ub.user_id = u.id AND b.deleted_at IS NULL), '[]'::json) AS branches_data,
+    COALESCE((SELECT json_agg(json_build_object('id', r.id, 'name', r.name) ORDER BY r.name, r.id)
+                FROM user_regions ur JOIN regions r ON r.id = ur.region_id
+               WHERE ur.user_id = u.id), '[]'::json) AS regions_data,
+    COALESCE((SELECT json_agg(json_build_object('id', p.id, 'name', p.name,
+                     'content_type', ct.app_label || '.' || ct.model) ORDER BY p.id)
+                FROM user_permissions up JOIN permissions p ON p.id = up.permission_id
+                JOIN content_types ct ON ct.id = p.content_type_id
+               WHERE up.user_id = u.id
+                 AND NOT (ct.app_label = 'auth' AND ct.model IN ('group', 'permission'))),
+             '[]'::json) AS user_permissions_list";
+
+fn json_list<T: serde::de::DeserializeOwned>(row: &PgRow, column: &str) -> Result<T, ApiError> {
+    serde_json::from_value(row.try_get::<Value, _>(column)?)
+        .map_err(|e| ApiError::Internal(format!("decoding {column}: {e}")))
+}
+
+fn user_output(row: &PgRow, auth: &AuthUser) -> Result<UserOutput, ApiError> {
+    let groups: Vec<String> = row.try_get("groups")?;
+    let first: String = row.try_get("first_name")?;
+    let last: String = row.try_get("last_name")?;
+    let username: String = row.try_get("username")?;
+    let primary = primary_group(&groups);
+    let tenant = auth.tenant.tenant();
+    Ok(UserOutput {
+        id: row.try_get("id")?,
+        full_name: full_name(&first, &last, &username),
+        email: row.try_get("email")?,
+        groups_list_display: groups.iter().map(|g| group_display(g)).collect(),
+        primary_group_display: primary.as_deref().map(group_display),
+        primary_group: primary,
+        groups_list: groups,
+        tenant: tenant.slug.to_string(),
+        tenant_name: tenant.name.clone(),
+        branches_data: json_list(row, "branches_data")?,
+        regions_data: json_list(row, "regions_data")?,
+        user_permissions_list: json_list(row, "user_permissions_list")?,
+        is_active: row.try_get("is_active")?,
+        is_staff: row.try_get("is_staff")?,
+        is_superuser: row.try_get("is_superuser")?,
+        date_joined: row.try_get("date_joined")?,
+        last_login: row.try_get("last_login")?,
+        username,
+        first_name: first,
+        last_name: last,
+    })
+}
+
+/// List filters (`search`, `email`, `is_active`, `role`/`group`, `branch_id`, `region_id`).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct UserFilters {
+    search: Option<String>,
+    email: Option<String>,
+    is_active: Option<String>,
+    role: Option<String>,
+    group: Option<String>,
+    branch_id: Option<String>,
+    region_id: Option<String>,
+}
+
+fn parse_id(field: &str, raw: &str) -> Result<i64, ApiError> {
+    raw.trim()
+        .parse()
+        .map_err(|_| ApiError::field(field, format!("A valid integer is required, got {raw:?}.")))
+}
+
+/// The `WHERE` clause selecting the users `principal` may `action`, plus `filters`; parameters
+/// are pushed to `args`.
+fn scoped_where(
+    principal: &Principal,
+    action: Action,
+    filters: &UserFilters,
+    default_active: Option<bool>,
+    args: &mut PgArguments,
+    n: &mut usize,
+) -> Result<String, ApiError> {
+    let mut clauses = Vec::new();
+    let predicate = filter(
+        principal,
+        action,
+        ResourceKind::User,
+        &ScopeColumns {
+            branch: "s.branch_id",
+            owners: &["u.id"],
+        },
+        *n,
+    );
+    *n += predicate.params.len();
+    push_predicate(args, &predicate)?;
+    clauses.push(match predicate.sql.as_str() {
+        "TRUE" | "FALSE" => predicate.sql.clone(),
+        sql => format!(
+            "EXISTS (SELECT 1 FROM (SELECT ub.branch_id FROM user_branches ub
+                        JOIN branches sb ON sb.id = ub.branch_id AND sb.deleted_at IS NULL
+                       WHERE ub.user_id = u.id
+                      UNION ALL SELECT NULL::bigint) AS s WHERE {sql})"
+        ),
+    });
+    let mut param = |n: &mut usize, clause: &str| {
+        clauses.push(clause.replace("$?", &format!("${n}")));
+        *n += 1;
+    };
+    if let Some(search) = filters.search.as_deref().filter(|s| !s.trim().is_empty()) {
+        push_arg(args, format!("%{}%", like_escape(search.trim())))?;
+        param(
+            n,
+            "(u.first_name ILIKE $? OR u.last_name ILIKE $? OR u.email ILIKE $? OR u.username ILIKE $?)",
+        );
+    }
+    if let Some(email) = filters.email.as_deref().filter(|s| !s.trim().is_empty()) {
+        push_arg(args, format!("%{}%", like_escape(email.trim())))?;
+        param(n, "u.email ILIKE $?");
+    }
+    let active = filters.is_active.as_deref().map(truthy).or(default_active);
+    if let Some(active) = active {
+        push_arg(args, active)?;
+        param(n, "u.is_active = $?");
+    }
+    if let Some(group) = filters.role.as_deref().or(filters.group.as_deref()) {
+        push_arg(args, group.trim().to_owned())?;
+        param(
+            n,
+            "EXISTS (SELECT 1 FROM user_groups fg JOIN groups g ON g.id = fg.group_id
+                      WHERE fg.user_id = u.id AND g.name = $?)",
+        );
+    }
+    if let Some(raw) = filters.branch_id.as_deref().filter(|s| !s.is_empty()) {
+        push_arg(args, parse_id("branch_id", raw)?)?;
+        param(
+            n,
+            "EXISTS (SELECT 1 FROM user_branches fb WHERE fb.user_id = u.id AND fb.branch_id = $?)",
+        );
+    }
+    if let Some(raw) = filters.region_id.as_deref().filter(|s| !s.is_empty()) {
+        push_arg(args, parse_id("region_id", raw)?)?;
+        param(
+            n,
+            "(EXISTS (SELECT 1 FROM user_regions fr WHERE fr.user_id = u.id AND fr.region_id = $?)
+              OR EXISTS (SELECT 1 FROM user_branches fb JOIN branches b ON b.id = fb.branch_id
+                          WHERE fb.user_id = u.id AND b.region_id = $?))",
+        );
+    }
+    Ok(clauses.join(" AND "))
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE` pattern.
+pub fn like_escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// One page of users `principal` may view, with the total.
+pub async fn list_users(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    filters: &UserFilters,
+    default_active: Option<bool>,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<PgRow>, i64), ApiError> {
+    let mut args = PgArguments::default();
+    let mut n = 1;
+    let clause = scoped_where(
+        principal,
+        Action::View,
+        filters,
+        default_active,
+        &mut args,
+        &mut n,
+    )?;
+    push_arg(&mut args, limit)?;
+    push_arg(&mut args, offset)?;
+    let sql = format!(
+        "SELECT {USER_COLUMNS}, count(*) OVER () AS total FROM users u WHERE {clause}
+          ORDER BY lower(u.username), u.id LIMIT ${} OFFSET ${}",
+        n,
+        n + 1
+    );
+    let rows = sqlx::query_with(&sql, args).fetch_all(&mut *conn).await?;
+    let total = match rows.first() {
+        Some(row) => row.try_get("total")?,
+        None => count_users(conn, principal, filters, default_active).await?,
+    };
+    Ok((rows, total))
+}
+
+async fn count_users(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    filters: &UserFilters,
+    default_active: Option<bool>,
+) -> Result<i64, ApiError> {
+    let mut args = PgArguments::default();
+    let mut n = 1;
+    let clause = scoped_where(
+        principal,
+        Action::View,
+        filters,
+        default_active,
+        &mut args,
+        &mut n,
+    )?;
+    let sql = format!("SELECT count(*) FROM users u WHERE {clause}");
+    Ok(sqlx::query_scalar_with(&sql, args)
+        .fetch_one(&mut *conn)
+        .await?)
+}
+
+/// The row of user `id`, whatever the scope.
+pub async fn fetch_user(conn: &mut PgConnection, id: i64) -> Result<Option<PgRow>, ApiError> {
+    Ok(sqlx::query(&format!(
+        "SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// The live branches of user `id`.
+pub async fn user_branch_ids(conn: &mut PgConnection, id: i64) -> Result<Vec<i64>, ApiError> {
+    Ok(sqlx::query_scalar(
+        "SELECT ub.branch_id FROM user_branches ub
+           JOIN branches b ON b.id = ub.branch_id AND b.deleted_at IS NULL
+          WHERE ub.user_id = $1",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Whether `principal` may `action` user `id` with live branches `branches` — allowed when any
+/// of the user's branches (or the user itself) is in reach: exactly the list predicate.
+pub fn may_touch(principal: &Principal, action: Action, id: i64, branches: &[i64]) -> bool {
+    branches.iter().map(|b| Some(*b)).chain([None]).any(|b| {
+        check(
+            principal,
+            action,
+            &Resource::new(ResourceKind::User, b).owned_by([id]),
+        )
+        .allowed()
+    })
+}
+
+fn not_found() -> ApiError {
+    ApiError::NotFound("User not found or access denied".into())
+}
+
+/// Loads user `id` if `principal` may `action` it; 404 otherwise.
+async fn scoped_user(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    action: Action,
+    id: i64,
+) -> Result<PgRow, ApiError> {
+    let row = fetch_user(conn, id).await?.ok_or_else(not_found)?;
+    let branches = user_branch_ids(conn, id).await?;
+    if may_touch(principal, action, id, &branches) {
+        Ok(row)
+    } else {
+        Err(not_found())
+    }
+}
+
+async fn list(
+    auth: AuthUser,
+    page: Pagination,
+    Query(filters): Query<UserFilters>,
+) -> Result<Json<Page<UserOutput>>, ApiError> {
+    require(&auth.principal, Action::View, ResourceKind::User)?;
+    let mut tx = auth.tenant.begin().await?;
+    let (rows, total) = list_users(
+        &mut tx,
+        &auth.principal,
+        &filters,
+        None,
+        page.limit(),
+        page.offset(),
+    )
+    .await?;
+    tx.commit().await?;
+    let results = rows
+        .iter()
+        .map(|r| user_output(r, &auth))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(page.page(results, total)?))
+}
+
+async fn assignable(
+    auth: AuthUser,
+    page: Pagination,
+    Query(filters): Query<UserFilters>,
+) -> Result<Json<Page<AssignableUser>>, ApiError> {
+    let mut tx = auth.tenant.begin().await?;
+    let (rows, total) = list_users(
+        &mut tx,
+        &auth.principal,
+        &filters,
+        Some(true),
+        page.limit(),
+        page.offset(),
+    )
+    .await?;
+    tx.commit().await?;
+    let results = rows
+        .iter()
+        .map(|r| {
+            let u = user_output(r, &auth)?;
+            Ok(AssignableUser {
+                id: u.id,
+                full_name: u.full_name,
+                email: u.email,
+                primary_group: u.primary_group,
+                primary_group_display: u.primary_group_display,
+                username: u.username,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(Json(page.page(results, total)?))
+}
+
+async fn retrieve(auth: AuthUser, Path(id): Path<i64>) -> Result<Json<UserOutput>, ApiError> {
+    require(&auth.principal, Action::View, ResourceKind::User)?;
+    let mut tx = auth.tenant.begin().await?;
+    let row = scoped_user(&mut tx, &auth.principal, Action::View, id).await?;
+    tx.commit().await?;
+    Ok(Json(user_output(&row, &auth)?))
+}
+
+/// `GET /api/v1/users/profile/`: the caller, plus its effective permissions.
+async fn profile(auth: AuthUser) -> Result<Json<Value>, ApiError> {
+    let mut tx = auth.tenant.begin().await?;
+    let row = fetch_user(&mut tx, auth.user_id.get())
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    tx.commit().await?;
+    let mut out = serde_json::to_value(user_output(&row, &auth)?)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let permissions: Vec<Value> = auth
+        .principal
+        .permissions()
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "codename": p.codename(),
+                "name": p.name(),
+                "content_type": p.content_type(),
+            })
+        })
+        .collect();
+    if let Value::Object(map) = &mut out {
+        map.insert("permissions".into(), Value::Array(permissions));
+    }
+    Ok(Json(out))
+}
+
+fn string_field(
+    body: &Value,
+    field: &str,
+    required: bool,
+    max: usize,
+    errors: &mut BTreeMap<String, Vec<String>>,
+) -> Option<String> {
+    match body.get(field) {
+        None | Some(Value::Null) => {
+            if required {
+                errors
+                    .entry(field.into())
+                    .or_default()
+                    .push("This field is required.".into());
+            }
+            None
+        }
+        Some(Value::String(s)) => {
+            let s = s.trim().to_owned();
+            if required && s.is_empty() {
+                errors
+                    .entry(field.into())
+                    .or_default()
+                    .push("This field may not be blank.".into());
+            } else if s.chars().count() > max {
+                errors.entry(field.into()).or_default().push(format!(
+                    "Ensure this field has no more than {max} characters."
+                ));
+            }
+            Some(s)
+        }
+        Some(_) => {
+            errors
+                .entry(field.into())
+                .or_default()
+                .push("Not a valid string.".into());
+            None
+        }
+    }
+}
+
+fn id_list(
+    body: &Value,
+    field: &str,
+    errors: &mut BTreeMap<String, Vec<String>>,
+) -> Option<Vec<i64>> {
+    match body.get(field) {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(items)) => {
+            let ids: Option<Vec<i64>> = items.iter().map(Value::as_i64).collect();
+            if ids.is_none() {
+                errors
+                    .entry(field.into())
+                    .or_default()
+                    .push("Expected a list of integers.".into());
+            }
+            ids
+        }
+        Some(_) => {
+            errors
+                .entry(field.into())
+                .or_default()
+                .push("Expected a list of integers.".into());
+            None
+        }
+    }
+}
+
+fn bool_field(
+    body: &Value,
+    field: &str,
+    errors: &mut BTreeMap<String, Vec<String>>,
+) -> Option<bool> {
+    match body.get(field) {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => {
+            errors
+                .entry(field.into())
+                .or_default()
+                .push("Must be a valid boolean.".into());
+            None
+        }
+    }
+}
+
+fn role_field(
+    principal: &Principal,
+    name: Option<String>,
+    errors: &mut BTreeMap<String, Vec<String>>,
+) -> Result<Option<Role>, ApiError> {
+    let Some(name) = name else { return Ok(None) };
+    let Some(role) = Role::from_group_name(&name) else {
+        errors.entry("group_name".into()).or_default().push(format!(
+            "\"{name}\" is not a valid choice: SUPER_ADMIN, REGION_MANAGER, BRANCH_ADMIN or CONSULTANT."
+        ));
+        return Ok(None);
+    };
+    if !grantable_roles(principal).contains(&role) {
+        return Err(ApiError::Forbidden(format!(
+            "You may not grant the role {}.",
+            role.group_name()
+        )));
+    }
+    Ok(Some(role))
+}
+
+fn check_assignments(
+    principal: &Principal,
+    branches: Option<&[i64]>,
+    regions: Option<&[i64]>,
+) -> Result<(), ApiError> {
+    if branches.is_some_and(|b| !may_assign_branches(principal, b)) {
+        return Err(ApiError::Forbidden(
+            "You may only assign branches within your own scope.".into(),
+        ));
+    }
+    if regions.is_some_and(|r| !may_assign_regions(principal, r)) {
+        return Err(ApiError::Forbidden(
+            "You may only assign regions within your own scope.".into(),
+        ));
+    }
+    Ok(())
+}
+
+async fn create(
+    State(_state): State<AppState>,
+    auth: AuthUser,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<(StatusCode, Json<UserOutput>), ApiError> {
+    require(&auth.principal, Action::Add, ResourceKind::User)?;
+    let mut errors = BTreeMap::new();
+    let username = string_field(&body, "username", true, 150, &mut errors);
+    let email = string_field(&body, "email", true, 254, &mut errors);
+    let password = match body.get("password") {
+        Some(Value::String(p)) => Some(p.clone()),
+        _ => {
+            errors
+                .entry("password".into())
+                .or_default()
+                .push("This field is required.".into());
+            None
+        }
+    };
+    let first_name = string_field(&body, "first_name", true, 150, &mut errors);
+    let last_name = string_field(&body, "last_name", true, 150, &mut errors);
+    let group_name = string_field(&body, "group_name", true, 150, &mut errors);
+    let branch_ids = id_list(&body, "branch_ids", &mut errors);
+    let region_ids = id_list(&body, "region_ids", &mut errors);
+    let is_active = bool_field(&body, "is_active", &mut errors).unwrap_or(true);
+    let role = role_field(&auth.principal, group_name, &mut errors)?;
+    if let Some(email) = email.as_deref().filter(|e| !e.is_empty()) {
+        if let Err(e) = identity::validate_email(email) {
+            errors.entry("email".into()).or_default().push(e);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    check_assignments(
+        &auth.principal,
+        branch_ids.as_deref(),
+        region_ids.as_deref(),
+    )?;
+    let new = NewUser {
+        username: username.unwrap_or_default(),
+        email: email.unwrap_or_default(),
+        password: password.unwrap_or_default(),
+        first_name: first_name.unwrap_or_default(),
+        last_name: last_name.unwrap_or_default(),
+        groups: role
+            .map(|r| r.group_name().to_owned())
+            .into_iter()
+            .collect(),
+        branch_ids: branch_ids.unwrap_or_default(),
+        region_ids: region_ids.unwrap_or_default(),
+        is_active,
+    };
+    let mut tx = auth.tenant.begin().await?;
+    let id = identity::create_user(&mut tx, &new, auth.tenant.tenant().max_users).await?;
+    let row = fetch_user(&mut tx, id).await?.ok_or_else(not_found)?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(user_output(&row, &auth)?)))
+}
+
+/// The hierarchy check for editing user `id` (already known to be in scope): oneself, or a user
+/// whose roles the actor could all grant.
+async fn ensure_may_edit(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    id: i64,
+) -> Result<(), ApiError> {
+    if id == principal.user_id().get() {
+        return Ok(());
+    }
+    let groups: Vec<String> = sqlx::query_scalar(
+        "SELECT g.name::text FROM user_groups ug JOIN groups g ON g.id = ug.group_id
+          WHERE ug.user_id = $1",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let grantable = grantable_roles(principal);
+    let all_below = groups
+        .iter()
+        .filter_map(|g| Role::from_group_name(g))
+        .all(|r| grantable.contains(&r));
+    if all_below {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "You may not edit a user whose role is not below yours.".into(),
+        ))
+    }
+}
+
+async fn update(
+    auth: AuthUser,
+    Path(id): Path<i64>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Json<UserOutput>, ApiError> {
+    require(&auth.principal, Action::Change, ResourceKind::User)?;
+    if !body.is_object() {
+        return Err(ApiError::BadRequest("Expected a JSON object.".into()));
+    }
+    let mut errors = BTreeMap::new();
+    let email = string_field(&body, "email", false, 254, &mut errors);
+    let first_name = string_field(&body, "first_name", false, 150, &mut errors);
+    let last_name = string_field(&body, "last_name", false, 150, &mut errors);
+    let password = match body.get("password") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(p)) if p.is_empty() => None,
+        Some(Value::String(p)) => Some(p.clone()),
+        Some(_) => {
+            errors
+                .entry("password".into())
+                .or_default()
+                .push("Not a valid string.".into());
+            None
+        }
+    };
+    let group_name = string_field(&body, "group_name", false, 150, &mut errors);
+    let branch_ids = id_list(&body, "branch_ids", &mut errors);
+    let region_ids = id_list(&body, "region_ids", &mut errors);
+    let is_active = bool_field(&body, "is_active", &mut errors);
+    let own = id == auth.user_id.get();
+    if own
+        && (group_name.is_some()
+            || branch_ids.is_some()
+            || region_ids.is_some()
+            || is_active.is_some())
+    {
+        return Err(ApiError::Forbidden(
+            "You may not change your own role, assignments or activity.".into(),
+        ));
+    }
+    let role = role_field(&auth.principal, group_name, &mut errors)?;
+    if let Some(email) = email.as_deref().filter(|e| !e.is_empty()) {
+        if let Err(e) = identity::validate_email(email) {
+            errors.entry("email".into()).or_default().push(e);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    check_assignments(
+        &auth.principal,
+        branch_ids.as_deref(),
+        region_ids.as_deref(),
+    )?;
+    let mut tx = auth.tenant.begin().await?;
+    let row = scoped_user(&mut tx, &auth.principal, Action::Change, id).await?;
+    ensure_may_edit(&mut tx, &auth.principal, id).await?;
+    let was_active: bool = row.try_get("is_active")?;
+    if is_active == Some(true) && !was_active {
+        identity::ensure_capacity(&mut tx, auth.tenant.tenant().max_users).await?;
+    }
+    let hash = match password {
+        Some(password) => {
+            let username: String = row.try_get("username")?;
+            let current_email: String = row.try_get("email")?;
+            let email_for_policy = email.clone().unwrap_or(current_email);
+            if let Err(messages) =
+                leopard_http::password::validate_policy(&password, &username, &email_for_policy)
+            {
+                return Err(ApiError::Validation(BTreeMap::from([(
+                    "password".to_owned(),
+                    messages,
+                )])));
+            }
+            Some(identity::hash_password(password).await?)
+        }
+        None => None,
+    };
+    sqlx::query(
+        "UPDATE users SET
+            email = COALESCE($2, email),
+            first_name = COALESCE($3, first_name),
+            last_name = COALESCE($4, last_name),
+            password = COALESCE($5, password),
+            is_active = COALESCE($6, is_active)
+          WHERE id = $1",
+    )
+    .bind(id)
+    .bind(email.map(|e| e.to_lowercase()))
+    .bind(first_name)
+    .bind(last_name)
+    .bind(hash)
+    .bind(is_active)
+    .execute(&mut *tx)
+    .await
+    .map_err(identity::user_conflict)?;
+    let group_ids = match role {
+        Some(role) => Some(identity::group_ids(&mut tx, &[role.group_name().to_owned()]).await?),
+        None => None,
+    };
+    if let Some(ids) = &branch_ids {
+        identity::ensure_exist(&mut tx, "branches", "branch_ids", ids).await?;
+    }
+    if let Some(ids) = &region_ids {
+        identity::ensure_exist(&mut tx, "regions", "region_ids", ids).await?;
+    }
+    identity::set_memberships(
+        &mut tx,
+        id,
+        group_ids.as_deref(),
+        branch_ids.as_deref(),
+        region_ids.as_deref(),
+    )
+    .await?;
+    if is_active == Some(false) {
+        revoke_refresh_tokens(&mut tx, id).await?;
+    }
+    let row = fetch_user(&mut tx, id).await?.ok_or_else(not_found)?;
+    tx.commit().await?;
+    Ok(Json(user_output(&row, &auth)?))
+}
+
+/// Revokes every live refresh token of user `id` (on deactivation).
+pub async fn revoke_refresh_tokens(conn: &mut PgConnection, id: i64) -> Result<(), ApiError> {
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// `DELETE /api/v1/users/{id}/`: deactivates the user (rows referencing it stay valid).
+async fn deactivate(auth: AuthUser, Path(id): Path<i64>) -> Result<StatusCode, ApiError> {
+    require(&auth.principal, Action::Delete, ResourceKind::User)?;
+    if id == auth.user_id.get() {
+        return Err(ApiError::BadRequest(
+            "You cannot deactivate yourself.".into(),
+        ));
+    }
+    let mut tx = auth.tenant.begin().await?;
+    scoped_user(&mut tx, &auth.principal, Action::Delete, id).await?;
+    ensure_may_edit(&mut tx, &auth.principal, id).await?;
+    sqlx::query("UPDATE users SET is_active = false WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    revoke_refresh_tokens(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/v1/users/{id}/assign-permissions/`: replaces the user's direct permissions.
+async fn assign_permissions(
+    auth: AuthUser,
+    Path(id): Path<i64>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Json<UserOutput>, ApiError> {
+    require(&auth.principal, Action::Change, ResourceKind::User)?;
+    let mut errors = BTreeMap::new();
+    let ids = id_list(&body, "permission_ids", &mut errors);
+    let ids = match ids {
+        Some(ids) if !ids.is_empty() => ids,
+        Some(_) | None if errors.is_empty() => {
+            return Err(ApiError::field(
+                "permission_ids",
+                "This list may not be empty.",
+            ))
+        }
+        _ => return Err(ApiError::Validation(errors)),
+    };
+    if id == auth.user_id.get() {
+        return Err(ApiError::Forbidden(
+            "You may not change your own permissions.".into(),
+        ));
+    }
+    let unknown: Vec<String> = ids
+        .iter()
+        .filter(|i| {
+            u16::try_from(**i - 1)
+                .ok()
+                .and_then(leopard_rbac::Permission::from_id)
+                .is_none()
+        })
+        .map(ToString::to_string)
+        .collect();
+    if !unknown.is_empty() {
+        return Err(ApiError::field(
+            "permission_ids",
+            format!("Invalid permission id(s): {}.", unknown.join(", ")),
+        ));
+    }
+    let db_ids: Vec<i32> = ids.iter().filter_map(|i| i32::try_from(*i).ok()).collect();
+    let wanted: PermissionSet = identity::permission_set(&db_ids);
+    if !may_grant(&auth.principal, &wanted) {
+        return Err(ApiError::Forbidden(
+            "You may not grant permissions you do not hold.".into(),
+        ));
+    }
+    let mut tx = auth.tenant.begin().await?;
+    scoped_user(&mut tx, &auth.principal, Action::Change, id).await?;
+    ensure_may_edit(&mut tx, &auth.principal, id).await?;
+    sqlx::query("DELETE FROM user_permissions WHERE user_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO user_permissions (user_id, permission_id)
+         SELECT $1, p FROM unnest($2::integer[]) AS p ON CONFLICT DO NOTHING",
+    )
+    .bind(id)
+    .bind(&db_ids)
+    .execute(&mut *tx)
+    .await?;
+    let row = fetch_user(&mut tx, id).await?.ok_or_else(not_found)?;
+    tx.commit().await?;
+    Ok(Json(user_output(&row, &auth)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_groups_display_their_role_names_and_others_are_title_cased() {
+        assert_eq!(group_display("SUPER_ADMIN"), "Super Admin");
+        assert_eq!(group_display("CONSULTANT"), "Consultant");
+        assert_eq!(group_display("visa_TEAM"), "Visa Team");
+    }
+
+    #[test]
+    fn the_primary_group_is_the_highest_role_whatever_the_order() {
+        let groups = vec!["CONSULTANT".to_owned(), "BRANCH_ADMIN".to_owned()];
+        assert_eq!(primary_group(&groups).as_deref(), Some("BRANCH_ADMIN"));
+        assert_eq!(primary_group(&["team".to_owned()]).as_deref(), Some("team"));
+        assert_eq!(primary_group(&[]), None);
+    }
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_escape("50%_a\\b"), "50\\%\\_a\\\\b");
+    }
+}
