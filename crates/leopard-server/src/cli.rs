@@ -12,10 +12,11 @@ use leopard_tenancy::{Migrator, NewTenant, SubscriptionStatus, TenantRegistry};
 
 use crate::config::{
     AuthArgs, Cli, Command, DomainCommand, GlobalArgs, MigrateArgs, Mode, ServeArgs, TenantCommand,
-    TenantCreateArgs,
+    TenantCreateArgs, UserCommand, UserCreateArgs,
 };
 use crate::db::Database;
-use crate::{app, migrations};
+use crate::identity::{self, NewUser};
+use crate::{app, migrations, seed};
 
 /// The tenants `leopard demo` creates when missing: (slug, name).
 pub const DEMO_TENANTS: &[(&str, &str)] =
@@ -28,6 +29,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => serve(&cli.global, &args, true).await,
         Command::Migrate(args) => migrate(&cli.global, &args).await,
         Command::Tenant(cmd) => tenant(&cli.global, cmd).await,
+        Command::User(UserCommand::Create(args)) => user_create(&cli.global, &args).await,
     }
 }
 
@@ -71,6 +73,15 @@ async fn serve_on(
         let report = migrator.migrate_all(MigrateAllOptions::default()).await?;
         if !report.is_success() {
             bail!("demo tenants failed to migrate: {:?}", report.failed);
+        }
+        let registry = TenantRegistry::load(db.pool.clone(), global.resolve_config()).await?;
+        for (slug, _) in DEMO_TENANTS {
+            let context = registry.context_for(slug)?;
+            let mut tx = context.begin().await?;
+            if seed::seed_demo_org(&mut tx, context.tenant().max_users).await? {
+                tracing::info!(slug, "seeded demo organisation and users");
+            }
+            tx.commit().await?;
         }
     } else if migrator.pending_anywhere().await? {
         tracing::warn!("some tenant schemas have pending migrations: run `leopard migrate --all`");
@@ -166,6 +177,17 @@ fn print_demo_banner(global: &GlobalArgs, port: u16, registry: &TenantRegistry) 
             global.app_subdomain
         );
     }
+    println!(
+        "Demo users in every tenant (password {}):",
+        seed::DEMO_PASSWORD
+    );
+    for (username, role, _, _) in seed::DEMO_USERS {
+        println!("  {username:<16} {}", role.group_name());
+    }
+    println!(
+        "Log in:\n  curl -X POST http://acme.{base}:{port}/api/token/ -H 'content-type: application/json' \\\n       -d '{{\"username\": \"admin\", \"password\": \"{}\"}}'",
+        seed::DEMO_PASSWORD
+    );
     println!("Stop with Ctrl-C.\n");
 }
 
@@ -276,6 +298,7 @@ async fn tenant_on(global: &GlobalArgs, db: &Database, cmd: TenantCommand) -> an
     let provisioner = Provisioner::new(db.pool.clone(), set, global.resolve_config());
     match cmd {
         TenantCommand::Create(args) => {
+            let admin = first_admin(&args)?;
             let provisioned = provisioner.create(new_tenant(&args)?).await?;
             let t = &provisioned.tenant;
             println!(
@@ -286,6 +309,15 @@ async fn tenant_on(global: &GlobalArgs, db: &Database, cmd: TenantCommand) -> an
                 provisioned.duration.as_millis(),
                 t.domains.join(", ")
             );
+            if let Some(admin) = admin {
+                let registry =
+                    TenantRegistry::load(db.pool.clone(), global.resolve_config()).await?;
+                let context = registry.context_for(t.slug.as_str())?;
+                let mut tx = context.begin().await?;
+                identity::create_user(&mut tx, &admin, t.max_users).await?;
+                tx.commit().await?;
+                println!("created Super Admin {} in {}", admin.username, t.slug);
+            }
         }
         TenantCommand::List => {
             println!(
@@ -350,6 +382,75 @@ async fn tenant_on(global: &GlobalArgs, db: &Database, cmd: TenantCommand) -> an
         }
     }
     Ok(())
+}
+
+/// The first Super Admin requested with `tenant create --admin-*`, checked before anything is
+/// provisioned so a weak password leaves no half-made tenant.
+fn first_admin(args: &TenantCreateArgs) -> anyhow::Result<Option<NewUser>> {
+    let (Some(username), Some(password)) = (&args.admin_username, &args.admin_password) else {
+        return Ok(None);
+    };
+    let email = args.admin_email.clone().unwrap_or_default();
+    identity::validate_username(username).map_err(|e| anyhow::anyhow!("admin username: {e}"))?;
+    if !email.is_empty() {
+        identity::validate_email(&email).map_err(|e| anyhow::anyhow!("admin email: {e}"))?;
+    }
+    if let Err(messages) = leopard_http::password::validate_policy(password, username, &email) {
+        bail!("admin password: {}", messages.join(" "));
+    }
+    Ok(Some(NewUser {
+        username: username.clone(),
+        email,
+        password: password.clone(),
+        groups: vec![leopard_rbac::Role::SuperAdmin.group_name().to_owned()],
+        is_active: true,
+        ..NewUser::default()
+    }))
+}
+
+async fn user_create(global: &GlobalArgs, args: &UserCreateArgs) -> anyhow::Result<()> {
+    let role = leopard_rbac::Role::from_group_name(&args.role.to_uppercase()).ok_or_else(|| {
+        anyhow::anyhow!(
+            "unknown role {:?}: SUPER_ADMIN, REGION_MANAGER, BRANCH_ADMIN or CONSULTANT",
+            args.role
+        )
+    })?;
+    let db = Database::open(global, 2).await?;
+    let result = async {
+        let registry = TenantRegistry::load(db.pool.clone(), global.resolve_config()).await?;
+        let context = registry.context_for(&args.tenant)?;
+        let max_users = context.tenant().max_users;
+        let mut tx = context.begin().await?;
+        let branch_ids = seed::ids_by_name(&mut tx, "branches", &args.branches).await?;
+        let region_ids = seed::ids_by_name(&mut tx, "regions", &args.regions).await?;
+        let id = identity::create_user(
+            &mut tx,
+            &NewUser {
+                username: args.username.clone(),
+                email: args.email.clone(),
+                password: args.password.clone(),
+                first_name: args.first_name.clone(),
+                last_name: args.last_name.clone(),
+                groups: vec![role.group_name().to_owned()],
+                branch_ids,
+                region_ids,
+                is_active: true,
+            },
+            max_users,
+        )
+        .await?;
+        tx.commit().await?;
+        println!(
+            "created user {} (id {id}, {}) in {}",
+            args.username,
+            role.group_name(),
+            args.tenant
+        );
+        anyhow::Ok(())
+    }
+    .await;
+    db.close().await?;
+    result
 }
 
 fn new_tenant(args: &TenantCreateArgs) -> anyhow::Result<NewTenant> {

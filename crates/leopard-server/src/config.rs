@@ -99,6 +99,48 @@ pub enum Command {
     /// Manage tenants.
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Manage a tenant's users.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+/// `user` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user in a tenant.
+    Create(UserCreateArgs),
+}
+
+/// Options of `user create`.
+#[derive(Debug, Clone, Args)]
+pub struct UserCreateArgs {
+    /// The tenant's slug.
+    #[arg(long, env = "LEOPARD_USER_TENANT")]
+    pub tenant: String,
+    /// Login name.
+    #[arg(long, env = "LEOPARD_USER_USERNAME")]
+    pub username: String,
+    /// E-mail address.
+    #[arg(long, env = "LEOPARD_USER_EMAIL", default_value = "")]
+    pub email: String,
+    /// Password (checked against the password policy).
+    #[arg(long, env = "LEOPARD_USER_PASSWORD", hide_env_values = true)]
+    pub password: String,
+    /// Role: SUPER_ADMIN, REGION_MANAGER, BRANCH_ADMIN or CONSULTANT.
+    #[arg(long, env = "LEOPARD_USER_ROLE")]
+    pub role: String,
+    /// Branch names to assign (repeatable).
+    #[arg(long = "branch", env = "LEOPARD_USER_BRANCHES", value_delimiter = ',')]
+    pub branches: Vec<String>,
+    /// Region names to assign (repeatable).
+    #[arg(long = "region", env = "LEOPARD_USER_REGIONS", value_delimiter = ',')]
+    pub regions: Vec<String>,
+    /// Given name.
+    #[arg(long, env = "LEOPARD_USER_FIRST_NAME", default_value = "")]
+    pub first_name: String,
+    /// Family name.
+    #[arg(long, env = "LEOPARD_USER_LAST_NAME", default_value = "")]
+    pub last_name: String,
 }
 
 /// Options of `serve` and `demo`.
@@ -234,6 +276,25 @@ pub struct TenantCreateArgs {
     /// Contact phone number.
     #[arg(long, env = "LEOPARD_TENANT_CONTACT_PHONE")]
     pub contact_phone: Option<String>,
+    /// Username of the first Super Admin to create with the tenant.
+    #[arg(
+        long,
+        env = "LEOPARD_TENANT_ADMIN_USERNAME",
+        requires = "admin_password"
+    )]
+    pub admin_username: Option<String>,
+    /// E-mail address of the first Super Admin.
+    #[arg(long, env = "LEOPARD_TENANT_ADMIN_EMAIL", requires = "admin_username")]
+    pub admin_email: Option<String>,
+    /// Password of the first Super Admin (checked against the password policy before anything
+    /// is created).
+    #[arg(
+        long,
+        env = "LEOPARD_TENANT_ADMIN_PASSWORD",
+        hide_env_values = true,
+        requires = "admin_username"
+    )]
+    pub admin_password: Option<String>,
 }
 
 /// `tenant domain` subcommands.

@@ -78,6 +78,40 @@ async fn demo_with_no_database_url_serves_both_tenants_and_stops_its_postgres_on
         assert_eq!(body["tenant_name"], name, "{host}");
     }
 
+    // Every demo user logs in with the printed password and has its role.
+    assert!(
+        banner.contains(leopard_server::seed::DEMO_PASSWORD),
+        "{banner}"
+    );
+    for (username, role, _, _) in leopard_server::seed::DEMO_USERS {
+        let response = client
+            .post(format!("{base}/api/token/"))
+            .header("host", "globex.localhost")
+            .json(&serde_json::json!({
+                "username": username, "password": leopard_server::seed::DEMO_PASSWORD }))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(response.status().as_u16(), 200, "{username}");
+        let tokens: serde_json::Value = response.json().await.expect("JSON");
+        let access = tokens["access"].as_str().expect("access");
+        let profile: serde_json::Value = client
+            .get(format!("{base}/api/v1/users/profile/"))
+            .header("host", "globex.localhost")
+            .bearer_auth(access)
+            .send()
+            .await
+            .expect("profile")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(profile["primary_group"], role.group_name(), "{username}");
+    }
+    assert!(
+        data_dir.path().join("jwt-secret").exists(),
+        "dev mode keeps its generated secret in the data directory"
+    );
+
     let pid_file = std::fs::read_to_string(data_dir.path().join("postgres/postmaster.pid"))
         .expect("the embedded cluster runs under the data directory");
     let pg_pid: u32 = pid_file

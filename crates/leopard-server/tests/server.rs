@@ -237,3 +237,138 @@ async fn the_cli_creates_lists_suspends_and_deletes_tenants_and_migrates_all() {
             .expect("query");
     assert!(public_exists);
 }
+
+#[tokio::test]
+async fn the_cli_creates_a_tenant_with_its_first_super_admin_and_then_users_by_branch_name() {
+    let db = TestDatabase::new().await.expect("database");
+    let weak = [
+        "tenant",
+        "create",
+        "--slug",
+        "weak",
+        "--name",
+        "Weak",
+        "--admin-username",
+        "boss",
+        "--admin-password",
+        "12345678",
+    ];
+    let (ok, out) = leopard(&db, &weak);
+    assert!(!ok, "a weak admin password is refused: {out}");
+    assert!(out.contains("admin password"), "{out}");
+    let exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'tenant_weak')",
+    )
+    .fetch_one(db.pool())
+    .await
+    .expect("query");
+    assert!(!exists, "nothing was provisioned");
+
+    let (ok, out) = leopard(
+        &db,
+        &[
+            "tenant",
+            "create",
+            "--slug",
+            "acme",
+            "--name",
+            "Acme Corp",
+            "--admin-username",
+            "boss",
+            "--admin-email",
+            "boss@acme.example",
+            "--admin-password",
+            "Sturdy-Pass-91",
+        ],
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("created Super Admin boss"), "{out}");
+    sqlx::query("INSERT INTO tenant_acme.branches (name) VALUES ('Head Office')")
+        .execute(db.pool())
+        .await
+        .expect("branch");
+    let (ok, out) = leopard(
+        &db,
+        &[
+            "user",
+            "create",
+            "--tenant",
+            "acme",
+            "--username",
+            "cleo",
+            "--email",
+            "cleo@acme.example",
+            "--password",
+            "Sturdy-Pass-92",
+            "--role",
+            "consultant",
+            "--branch",
+            "head office",
+        ],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = leopard(
+        &db,
+        &[
+            "user",
+            "create",
+            "--tenant",
+            "acme",
+            "--username",
+            "ghost",
+            "--password",
+            "Sturdy-Pass-93",
+            "--role",
+            "CONSULTANT",
+            "--branch",
+            "Nowhere",
+        ],
+    );
+    assert!(!ok, "an unknown branch is refused: {out}");
+
+    let registry = TenantRegistry::load(db.pool().clone(), ResolveConfig::default())
+        .await
+        .expect("registry");
+    let app = test_router(&db, registry);
+    for (username, password, role) in [
+        ("boss", "Sturdy-Pass-91", "SUPER_ADMIN"),
+        ("cleo@acme.example", "Sturdy-Pass-92", "CONSULTANT"),
+    ] {
+        let request = Request::post("/api/token/")
+            .header("host", "acme.localhost")
+            .header("content-type", "application/json")
+            .body(Body::from(
+                serde_json::json!({"username": username, "password": password}).to_string(),
+            ))
+            .expect("request");
+        let response = app.clone().oneshot(request).await.expect("infallible");
+        assert_eq!(response.status(), StatusCode::OK, "{username}");
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let tokens: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
+        let request = Request::get("/api/v1/users/profile/")
+            .header("host", "acme.localhost")
+            .header(
+                "authorization",
+                format!("Bearer {}", tokens["access"].as_str().expect("access")),
+            )
+            .body(Body::empty())
+            .expect("request");
+        let response = app.clone().oneshot(request).await.expect("infallible");
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let profile: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
+        assert_eq!(profile["primary_group"], role);
+        if role == "CONSULTANT" {
+            assert_eq!(profile["branches_data"][0]["name"], "Head Office");
+        }
+    }
+}
