@@ -13,8 +13,8 @@ use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, State};
 use axum::routing::post;
-use axum::{Json, Router};
-use http::Extensions;
+use axum::Json;
+use http::{Extensions, Method};
 use leopard_http::auth::unix_now;
 use leopard_http::jwt::{ClaimsInput, TokenPair, TokenType};
 use leopard_http::{ApiError, Authenticator, JsonBody, Tenant};
@@ -22,14 +22,24 @@ use leopard_tenancy::TenantContext;
 use serde_json::Value;
 use sqlx::PgConnection;
 
+use super::{route, Access, ApiRoute};
 use crate::app::AppState;
 use crate::identity::{self, LoginUser};
 
 /// The token routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/token/", post(login))
-        .route("/api/token/refresh/", post(refresh))
+pub fn routes() -> Vec<ApiRoute> {
+    vec![
+        route(
+            "/api/token/",
+            Access::TenantPublic,
+            [(Method::POST, post(login))],
+        ),
+        route(
+            "/api/token/refresh/",
+            Access::TenantPublic,
+            [(Method::POST, post(refresh))],
+        ),
+    ]
 }
 
 /// A stored hash that never verifies, so an unknown username costs as much as a wrong password.

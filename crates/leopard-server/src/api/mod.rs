@@ -5,7 +5,9 @@
 //! [`require`], then the row scope with `leopard_rbac::check` or `filter` — out of scope is a
 //! 404), call a named data function inside one tenant transaction, shape the response.
 
+use axum::routing::MethodRouter;
 use axum::Router;
+use http::Method;
 use leopard_http::ApiError;
 use leopard_rbac::{Action, Permission, Principal, ResourceKind, SqlParam, SqlPredicate};
 use sqlx::postgres::PgArguments;
@@ -16,9 +18,77 @@ use crate::app::AppState;
 pub mod auth;
 pub mod users;
 
-/// Every API route.
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// A tenant route open without a token (login, refresh: they check their own credentials).
+    TenantPublic,
+    /// A tenant route needing a tenant access token ([`leopard_http::AuthUser`]).
+    Tenant,
+    /// A platform route on the base host, needing a platform token (or none: platform login).
+    Platform,
+}
+
+/// One path of the API with its methods: the router is built from these, so tests and the
+/// OpenAPI document can iterate exactly the routes that are served.
+pub struct ApiRoute {
+    /// The path, with `{param}` placeholders.
+    pub path: &'static str,
+    /// The methods served at `path`.
+    pub methods: Vec<Method>,
+    /// Who may call it.
+    pub access: Access,
+    router: MethodRouter<AppState>,
+}
+
+impl std::fmt::Debug for ApiRoute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiRoute")
+            .field("path", &self.path)
+            .field("methods", &self.methods)
+            .field("access", &self.access)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A route at `path` serving each `(method, handler)` pair.
+pub fn route(
+    path: &'static str,
+    access: Access,
+    handlers: impl IntoIterator<Item = (Method, MethodRouter<AppState>)>,
+) -> ApiRoute {
+    let mut methods = Vec::new();
+    let mut router = MethodRouter::new();
+    for (method, handler) in handlers {
+        methods.push(method);
+        router = router.merge(handler);
+    }
+    ApiRoute {
+        path,
+        methods,
+        access,
+        router: router.fallback(method_not_allowed),
+    }
+}
+
+/// A known path asked with a method it does not serve: a JSON 405.
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// Every API route, resource by resource.
+pub fn table() -> Vec<ApiRoute> {
+    [auth::routes(), users::routes()]
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// The router serving [`table`].
 pub fn routes() -> Router<AppState> {
-    Router::new().merge(auth::routes()).merge(users::routes())
+    table()
+        .into_iter()
+        .fold(Router::new(), |router, r| router.route(r.path, r.router))
 }
 
 /// 403 unless `principal` holds the permission to do `action` on `kind`.

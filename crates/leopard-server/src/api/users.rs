@@ -15,9 +15,10 @@ use std::collections::BTreeMap;
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::routing::{delete, get, patch, post};
+use axum::Json;
 use chrono::{DateTime, Utc};
+use http::Method;
 use leopard_http::{ApiError, AuthUser, JsonBody, Page, Pagination};
 use leopard_rbac::{
     check, filter, grantable_roles, may_assign_branches, may_assign_regions, may_grant, Action,
@@ -28,24 +29,43 @@ use serde_json::Value;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::{PgConnection, Row};
 
-use super::{push_arg, push_predicate, require, truthy};
+use super::{push_arg, push_predicate, require, route, truthy, Access, ApiRoute};
 use crate::app::AppState;
 use crate::identity::{self, NewUser};
 
 /// The user routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/users/", get(list).post(create))
-        .route("/api/v1/users/profile/", get(profile))
-        .route("/api/v1/users/assignable/", get(assignable))
-        .route(
+pub fn routes() -> Vec<ApiRoute> {
+    vec![
+        route(
+            "/api/v1/users/",
+            Access::Tenant,
+            [(Method::GET, get(list)), (Method::POST, post(create))],
+        ),
+        route(
+            "/api/v1/users/profile/",
+            Access::Tenant,
+            [(Method::GET, get(profile))],
+        ),
+        route(
+            "/api/v1/users/assignable/",
+            Access::Tenant,
+            [(Method::GET, get(assignable))],
+        ),
+        route(
             "/api/v1/users/{id}/",
-            get(retrieve).patch(update).delete(deactivate),
-        )
-        .route(
+            Access::Tenant,
+            [
+                (Method::GET, get(retrieve)),
+                (Method::PATCH, patch(update)),
+                (Method::DELETE, delete(deactivate)),
+            ],
+        ),
+        route(
             "/api/v1/users/{id}/assign-permissions/",
-            post(assign_permissions),
-        )
+            Access::Tenant,
+            [(Method::POST, post(assign_permissions))],
+        ),
+    ]
 }
 
 /// `{id, name}` of a branch or region.
