@@ -11,8 +11,8 @@ use leopard_tenancy::provision::Provisioner;
 use leopard_tenancy::{Migrator, NewTenant, SubscriptionStatus, TenantRegistry};
 
 use crate::config::{
-    AuthArgs, Cli, Command, DomainCommand, GlobalArgs, MigrateArgs, Mode, PlatformAdminCommand,
-    ServeArgs, TenantCommand, TenantCreateArgs,
+    AuthArgs, Cli, Command, DomainCommand, GlobalArgs, MigrateArgs, Mode, ServeArgs, TenantCommand,
+    TenantCreateArgs,
 };
 use crate::db::Database;
 use crate::{app, migrations};
@@ -367,19 +367,25 @@ fn new_tenant(args: &TenantCreateArgs) -> anyhow::Result<NewTenant> {
     Ok(new)
 }
 
-async fn platform_admin(global: &GlobalArgs, cmd: PlatformAdminCommand) -> anyhow::Result<()> {
+async fn platform_admin(
+    global: &GlobalArgs,
+    cmd: crate::config::PlatformAdminCommand,
+) -> anyhow::Result<()> {
     let db = Database::open(global, 2).await?;
     let result = platform_admin_on(&db, cmd).await;
     db.close().await?;
     result
 }
 
-async fn platform_admin_on(db: &Database, cmd: PlatformAdminCommand) -> anyhow::Result<()> {
+async fn platform_admin_on(
+    db: &Database,
+    cmd: crate::config::PlatformAdminCommand,
+) -> anyhow::Result<()> {
     Migrator::new(db.pool.clone(), migrations::set())
         .migrate_shared()
         .await?;
     match cmd {
-        PlatformAdminCommand::Create(args) => {
+        crate::config::PlatformAdminCommand::Create(args) => {
             let mut conn = db.pool.acquire().await?;
             let created = crate::api::platform::create_admin(
                 &mut conn,
