@@ -78,7 +78,6 @@ pub struct LoginThrottles {
 
 /// Shared state of the HTTP application.
 #[derive(Debug, Clone)]
-#[allow(dead_code)] // platform_keys, registry, provisioner: read by the platform API (next commit)
 pub struct AppState {
     /// Health check and platform (public schema) only.
     pub(crate) pool: PgPool,

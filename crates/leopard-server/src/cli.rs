@@ -30,6 +30,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate(args) => migrate(&cli.global, &args).await,
         Command::Tenant(cmd) => tenant(&cli.global, cmd).await,
         Command::User(UserCommand::Create(args)) => user_create(&cli.global, &args).await,
+        Command::PlatformAdmin(cmd) => platform_admin(&cli.global, cmd).await,
     }
 }
 
@@ -465,4 +466,47 @@ fn new_tenant(args: &TenantCreateArgs) -> anyhow::Result<NewTenant> {
     new.contact_email = args.contact_email.clone();
     new.contact_phone = args.contact_phone.clone();
     Ok(new)
+}
+
+async fn platform_admin(
+    global: &GlobalArgs,
+    cmd: crate::config::PlatformAdminCommand,
+) -> anyhow::Result<()> {
+    let db = Database::open(global, 2).await?;
+    let result = platform_admin_on(&db, cmd).await;
+    db.close().await?;
+    result
+}
+
+async fn platform_admin_on(
+    db: &Database,
+    cmd: crate::config::PlatformAdminCommand,
+) -> anyhow::Result<()> {
+    Migrator::new(db.pool.clone(), migrations::set())
+        .migrate_shared()
+        .await?;
+    match cmd {
+        crate::config::PlatformAdminCommand::Create(args) => {
+            let mut conn = db.pool.acquire().await?;
+            let created = crate::api::platform::create_admin(
+                &mut conn,
+                &args.username,
+                &args.email,
+                &args.password,
+            )
+            .await;
+            match created {
+                Ok(id) => println!("created platform admin {} (id {id})", args.username.trim()),
+                Err(leopard_http::ApiError::Validation(fields)) => {
+                    let messages: Vec<String> = fields
+                        .iter()
+                        .map(|(field, msgs)| format!("{field}: {}", msgs.join(" ")))
+                        .collect();
+                    bail!("cannot create the platform admin: {}", messages.join("; "));
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+    }
+    Ok(())
 }

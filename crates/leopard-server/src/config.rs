@@ -102,6 +102,9 @@ pub enum Command {
     /// Manage a tenant's users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage platform administrators (they manage tenants through `/api/platform/`).
+    #[command(subcommand)]
+    PlatformAdmin(PlatformAdminCommand),
 }
 
 /// `user` subcommands.
@@ -317,4 +320,25 @@ pub enum DomainCommand {
         /// The host name.
         domain: String,
     },
+}
+
+/// `platform-admin` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PlatformAdminCommand {
+    /// Create a platform administrator (public schema; belongs to no tenant).
+    Create(PlatformAdminCreateArgs),
+}
+
+/// Options of `platform-admin create`.
+#[derive(Debug, Clone, Args)]
+pub struct PlatformAdminCreateArgs {
+    /// Login name (3–150 characters: letters, digits and `@ . + - _`).
+    #[arg(long, env = "LEOPARD_PLATFORM_ADMIN_USERNAME")]
+    pub username: String,
+    /// E-mail address.
+    #[arg(long, env = "LEOPARD_PLATFORM_ADMIN_EMAIL", default_value = "")]
+    pub email: String,
+    /// Password (checked against the password policy).
+    #[arg(long, env = "LEOPARD_PLATFORM_ADMIN_PASSWORD", hide_env_values = true)]
+    pub password: String,
 }

@@ -16,6 +16,7 @@ use sqlx::Arguments as _;
 use crate::app::AppState;
 
 pub mod auth;
+pub mod platform;
 pub mod users;
 
 /// Who may call a route.
@@ -78,7 +79,7 @@ async fn method_not_allowed() -> ApiError {
 
 /// Every API route, resource by resource.
 pub fn table() -> Vec<ApiRoute> {
-    [auth::routes(), users::routes()]
+    [auth::routes(), users::routes(), platform::routes()]
         .into_iter()
         .flatten()
         .collect()
