@@ -16,6 +16,8 @@ use sqlx::Arguments as _;
 use crate::app::AppState;
 
 pub mod auth;
+pub mod groups;
+pub mod permissions;
 pub mod platform;
 pub mod users;
 
@@ -79,10 +81,16 @@ async fn method_not_allowed() -> ApiError {
 
 /// Every API route, resource by resource.
 pub fn table() -> Vec<ApiRoute> {
-    [auth::routes(), users::routes(), platform::routes()]
-        .into_iter()
-        .flatten()
-        .collect()
+    [
+        auth::routes(),
+        users::routes(),
+        groups::routes(),
+        permissions::routes(),
+        platform::routes(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// The router serving [`table`].
