@@ -14,10 +14,15 @@ use sqlx::Arguments as _;
 use crate::app::AppState;
 
 pub mod auth;
+pub mod branches;
+pub mod regions;
 
 /// Every API route.
 pub fn routes() -> Router<AppState> {
-    Router::new().merge(auth::routes())
+    Router::new()
+        .merge(auth::routes())
+        .merge(regions::routes())
+        .merge(branches::routes())
 }
 
 /// 403 unless `principal` holds the permission to do `action` on `kind`.
