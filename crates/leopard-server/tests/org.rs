@@ -495,6 +495,16 @@ async fn a_region_manager_reaches_the_branches_of_their_region_only() {
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "no delete_branch");
+
+    // include_deleted is ignored without delete_branch.
+    let admin = super_admin(&app).await;
+    let path = format!("/api/v1/branches/{}/", org.b);
+    app.call(Method::DELETE, SLUG, &path, Some(&admin), None)
+        .await;
+    let (_, _, page) = app
+        .get(SLUG, "/api/v1/branches/?include_deleted=true", &token)
+        .await;
+    assert_eq!(names(&page), ["Branch A", "Northern"]);
 }
 
 #[tokio::test]
@@ -536,4 +546,36 @@ async fn duplicate_overlong_and_dangling_input_is_a_field_error() {
     let (status, _, body) = post("/api/v1/branches/", json!({"phone": "1"})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body["name"].is_array(), "{body}");
+}
+
+#[tokio::test]
+async fn a_malformed_id_or_filter_is_a_json_4xx_and_no_token_is_a_401() {
+    let (app, org) = app_with_org().await;
+    let token = super_admin(&app).await;
+    let (status, _, body) = app.get(SLUG, "/api/v1/branches/abc/", &token).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["detail"], "Branch not found");
+    let (status, _, body) = app.get(SLUG, "/api/v1/regions/-1/", &token).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["detail"], "Region not found");
+    let (status, _, body) = app
+        .get(SLUG, "/api/v1/branches/?region_id=north", &token)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["region_id"].is_array(), "{body}");
+    let (status, _, body) = app
+        .call(
+            Method::PATCH,
+            SLUG,
+            &format!("/api/v1/branches/{}/", org.a),
+            Some(&token),
+            Some(json!({"postcode": "x".repeat(21), "name": null})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(keys(&body), field_set(&["name", "postcode"]));
+    let (status, _, _) = app
+        .call(Method::GET, SLUG, "/api/v1/regions/", None, None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

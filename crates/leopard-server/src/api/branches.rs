@@ -28,8 +28,8 @@ use sqlx::postgres::PgArguments;
 use sqlx::PgConnection;
 
 use super::regions::{
-    contains_pattern, list_params, name_field, object, param, rfc3339, text, unique_conflict,
-    FieldErrors, Patch,
+    contains_pattern, list_params, name_field, object, param, path_id, rfc3339, text,
+    unique_conflict, FieldErrors, Patch,
 };
 use super::{push_arg, push_predicate, require, truthy};
 use crate::app::AppState;
@@ -296,8 +296,9 @@ async fn create(
 }
 
 /// `GET /api/v1/branches/{id}/`.
-async fn retrieve(auth: AuthUser, Path(id): Path<i64>) -> Result<Json<BranchOutput>, ApiError> {
+async fn retrieve(auth: AuthUser, Path(raw): Path<String>) -> Result<Json<BranchOutput>, ApiError> {
     require(&auth.principal, Action::View, ResourceKind::Branch)?;
+    let id = path_id(&raw).ok_or_else(not_found)?;
     in_scope(&auth, Action::View, id)?;
     let mut tx = auth.tenant.begin().await?;
     let out = fetch_branch(&mut tx, id, true)
@@ -310,10 +311,11 @@ async fn retrieve(auth: AuthUser, Path(id): Path<i64>) -> Result<Json<BranchOutp
 /// `PUT`/`PATCH /api/v1/branches/{id}/`.
 async fn update(
     auth: AuthUser,
-    Path(id): Path<i64>,
+    Path(raw): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<BranchOutput>, ApiError> {
     require(&auth.principal, Action::Change, ResourceKind::Branch)?;
+    let id = path_id(&raw).ok_or_else(not_found)?;
     in_scope(&auth, Action::Change, id)?;
     let input = branch_input(&object(body)?, false)?;
     let mut tx = auth.tenant.begin().await?;
@@ -342,8 +344,9 @@ async fn update(
 }
 
 /// `DELETE /api/v1/branches/{id}/`: soft delete.
-async fn destroy(auth: AuthUser, Path(id): Path<i64>) -> Result<StatusCode, ApiError> {
+async fn destroy(auth: AuthUser, Path(raw): Path<String>) -> Result<StatusCode, ApiError> {
     require(&auth.principal, Action::Delete, ResourceKind::Branch)?;
+    let id = path_id(&raw).ok_or_else(not_found)?;
     in_scope(&auth, Action::Delete, id)?;
     let mut tx = auth.tenant.begin().await?;
     if !set_deleted(&mut tx, id, true, auth.user_id.get()).await? {
@@ -354,8 +357,9 @@ async fn destroy(auth: AuthUser, Path(id): Path<i64>) -> Result<StatusCode, ApiE
 }
 
 /// `POST /api/v1/branches/{id}/restore/`: undoes a soft delete.
-async fn restore(auth: AuthUser, Path(id): Path<i64>) -> Result<Json<BranchOutput>, ApiError> {
+async fn restore(auth: AuthUser, Path(raw): Path<String>) -> Result<Json<BranchOutput>, ApiError> {
     require(&auth.principal, Action::Change, ResourceKind::Branch)?;
+    let id = path_id(&raw).ok_or_else(not_found)?;
     in_scope(&auth, Action::Change, id)?;
     let mut tx = auth.tenant.begin().await?;
     if !set_deleted(&mut tx, id, false, auth.user_id.get()).await? {

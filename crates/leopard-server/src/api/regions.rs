@@ -187,6 +187,11 @@ pub(crate) fn name_field(
     }
 }
 
+/// The id of a detail path; `None` (answer 404) when it is not a positive integer.
+pub(crate) fn path_id(raw: &str) -> Option<i64> {
+    raw.parse::<i64>().ok().filter(|id| *id > 0)
+}
+
 /// The query string as a map (the last value of a repeated key wins).
 pub(crate) fn list_params(query: Option<&str>) -> HashMap<String, String> {
     query_pairs(query).into_iter().collect()
@@ -271,8 +276,9 @@ async fn create(
 }
 
 /// `GET /api/v1/regions/{id}/`.
-async fn retrieve(auth: AuthUser, Path(id): Path<i64>) -> Result<Json<RegionOutput>, ApiError> {
+async fn retrieve(auth: AuthUser, Path(raw): Path<String>) -> Result<Json<RegionOutput>, ApiError> {
     require(&auth.principal, Action::View, ResourceKind::Region)?;
+    let id = path_id(&raw).ok_or_else(not_found)?;
     in_scope(&auth, Action::View)?;
     let mut tx = auth.tenant.begin().await?;
     let out = fetch_region(&mut tx, id).await?.ok_or_else(not_found)?;
@@ -283,10 +289,11 @@ async fn retrieve(auth: AuthUser, Path(id): Path<i64>) -> Result<Json<RegionOutp
 /// `PUT`/`PATCH /api/v1/regions/{id}/`: partial (merge-patch) semantics for both.
 async fn update(
     auth: AuthUser,
-    Path(id): Path<i64>,
+    Path(raw): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<RegionOutput>, ApiError> {
     require(&auth.principal, Action::Change, ResourceKind::Region)?;
+    let id = path_id(&raw).ok_or_else(not_found)?;
     in_scope(&auth, Action::Change)?;
     let body = object(body)?;
     let mut errors = FieldErrors::default();
@@ -307,8 +314,9 @@ async fn update(
 }
 
 /// `DELETE /api/v1/regions/{id}/`: hard delete, refused while live branches reference it.
-async fn destroy(auth: AuthUser, Path(id): Path<i64>) -> Result<StatusCode, ApiError> {
+async fn destroy(auth: AuthUser, Path(raw): Path<String>) -> Result<StatusCode, ApiError> {
     require(&auth.principal, Action::Delete, ResourceKind::Region)?;
+    let id = path_id(&raw).ok_or_else(not_found)?;
     in_scope(&auth, Action::Delete)?;
     let mut tx = auth.tenant.begin().await?;
     let Some(live_branches) = lock_region_branches(&mut tx, id).await? else {
