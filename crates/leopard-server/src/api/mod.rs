@@ -16,9 +16,11 @@ use sqlx::Arguments as _;
 use crate::app::AppState;
 
 pub mod auth;
+pub mod branches;
 pub mod groups;
 pub mod permissions;
 pub mod platform;
+pub mod regions;
 pub mod users;
 
 /// Who may call a route.
@@ -86,6 +88,8 @@ pub fn table() -> Vec<ApiRoute> {
         users::routes(),
         groups::routes(),
         permissions::routes(),
+        regions::routes(),
+        branches::routes(),
         platform::routes(),
     ]
     .into_iter()

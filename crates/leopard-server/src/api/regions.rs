@@ -1,0 +1,493 @@
+//! `/api/v1/regions/`: regions, the top of the organisation (regions → branches → users).
+//!
+//! A region is tenant-wide to view (`view_region`); writing one needs the matching permission
+//! (`add_region`, `change_region`, `delete_region`) and tenant scope. A write out of scope on an
+//! existing region answers 404 like a missing one. Names are unique case-insensitively. Delete
+//! is a hard delete, refused while live branches reference the region.
+//!
+//! Also home of the small body-reading helpers shared by the organisation resources
+//! ([`FieldErrors`], [`Patch`], [`text`], [`list_params`], [`contains_pattern`]).
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::extract::{Path, RawQuery};
+use axum::http::StatusCode;
+use axum::routing::{delete, get, patch, post, put};
+use axum::Json;
+use http::Method;
+use leopard_http::pagination::query_pairs;
+use leopard_http::{ApiError, AuthUser, JsonBody, Page, Pagination};
+use leopard_rbac::{check, filter, Action, Resource, ResourceKind, ScopeColumns};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sqlx::postgres::PgArguments;
+use sqlx::PgConnection;
+
+use super::{push_arg, push_predicate, require, route, Access, ApiRoute};
+
+/// The region routes.
+pub fn routes() -> Vec<ApiRoute> {
+    vec![
+        route(
+            "/api/v1/regions/",
+            Access::Tenant,
+            [(Method::GET, get(list)), (Method::POST, post(create))],
+        ),
+        route(
+            "/api/v1/regions/{id}/",
+            Access::Tenant,
+            [
+                (Method::GET, get(retrieve)),
+                (Method::PUT, put(update)),
+                (Method::PATCH, patch(update)),
+                (Method::DELETE, delete(destroy)),
+            ],
+        ),
+    ]
+}
+
+/// A timestamp column rendered as RFC 3339 in UTC with microseconds, like the original.
+macro_rules! rfc3339 {
+    ($col:literal) => {
+        concat!(
+            "to_char(",
+            $col,
+            " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+        )
+    };
+}
+pub(crate) use rfc3339;
+
+/// A region as the API answers it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct RegionOutput {
+    /// Id.
+    pub id: i64,
+    /// Name (unique, case-insensitively).
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// How many live (not soft-deleted) branches belong to the region.
+    pub branch_count: i64,
+    /// Creation time, RFC 3339.
+    pub created_at: String,
+    /// Last change, RFC 3339.
+    pub updated_at: String,
+}
+
+const REGION_SELECT: &str = concat!(
+    "SELECT r.id, r.name, r.description,
+            (SELECT count(*) FROM branches b
+              WHERE b.region_id = r.id AND b.deleted_at IS NULL) AS branch_count, ",
+    rfc3339!("r.created_at"),
+    " AS created_at, ",
+    rfc3339!("r.updated_at"),
+    " AS updated_at FROM regions r"
+);
+
+const NOT_FOUND: &str = "Region not found";
+
+fn not_found() -> ApiError {
+    ApiError::NotFound(NOT_FOUND.into())
+}
+
+// ----- shared body and query helpers -------------------------------------------------------
+
+/// Field errors collected while reading a body, answered together as one 400.
+#[derive(Debug, Default)]
+pub(crate) struct FieldErrors(BTreeMap<String, Vec<String>>);
+
+impl FieldErrors {
+    /// Records `message` against `field`.
+    pub(crate) fn add(&mut self, field: &str, message: impl Into<String>) {
+        self.0
+            .entry(field.to_owned())
+            .or_default()
+            .push(message.into());
+    }
+
+    /// `Ok` when nothing was recorded, else the 400.
+    pub(crate) fn finish(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(self.0))
+        }
+    }
+}
+
+/// One field of a merge-patch body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Patch<T> {
+    /// Not in the body: unchanged.
+    Absent,
+    /// Explicitly `null`: cleared (for a nullable field).
+    Null,
+    /// A new value.
+    Set(T),
+}
+
+/// The body as a JSON object, or a 400.
+pub(crate) fn object(body: Value) -> Result<Map<String, Value>, ApiError> {
+    match body {
+        Value::Object(map) => Ok(map),
+        _ => Err(ApiError::BadRequest("Expected a JSON object.".into())),
+    }
+}
+
+/// Reads string `field` (trimmed) of at most `max` characters. A wrong type or an over-long value
+/// is recorded in `errors` and read as [`Patch::Absent`].
+pub(crate) fn text(
+    body: &Map<String, Value>,
+    field: &str,
+    max: usize,
+    errors: &mut FieldErrors,
+) -> Patch<String> {
+    match body.get(field) {
+        None => Patch::Absent,
+        Some(Value::Null) => Patch::Null,
+        Some(Value::String(s)) => {
+            let s = s.trim();
+            if s.chars().count() > max {
+                errors.add(
+                    field,
+                    format!("Ensure this field has no more than {max} characters."),
+                );
+                Patch::Absent
+            } else {
+                Patch::Set(s.to_owned())
+            }
+        }
+        Some(_) => {
+            errors.add(field, "Not a valid string.");
+            Patch::Absent
+        }
+    }
+}
+
+/// The required, non-blank name of a create (or, with `required = false`, of an update).
+pub(crate) fn name_field(
+    body: &Map<String, Value>,
+    max: usize,
+    required: bool,
+    errors: &mut FieldErrors,
+) -> Option<String> {
+    match text(body, "name", max, errors) {
+        Patch::Set(s) if s.is_empty() => {
+            errors.add("name", "This field may not be blank.");
+            None
+        }
+        Patch::Set(s) => Some(s),
+        Patch::Null => {
+            errors.add(
+                "name",
+                if required {
+                    "This field is required."
+                } else {
+                    "This field may not be null."
+                },
+            );
+            None
+        }
+        Patch::Absent => {
+            if required && !body.contains_key("name") {
+                errors.add("name", "This field is required.");
+            }
+            None
+        }
+    }
+}
+
+/// The id of a detail path; `None` (answer 404) when it is not a positive integer.
+pub(crate) fn path_id(raw: &str) -> Option<i64> {
+    raw.parse::<i64>().ok().filter(|id| *id > 0)
+}
+
+/// The query string as a map (the last value of a repeated key wins).
+pub(crate) fn list_params(query: Option<&str>) -> HashMap<String, String> {
+    query_pairs(query).into_iter().collect()
+}
+
+/// A non-empty query value of `key`, trimmed.
+pub(crate) fn param<'a>(params: &'a HashMap<String, String>, key: &str) -> Option<&'a str> {
+    params.get(key).map(|v| v.trim()).filter(|v| !v.is_empty())
+}
+
+/// An `ILIKE` pattern matching `value` anywhere (its wildcards escaped).
+pub(crate) fn contains_pattern(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('%');
+    for c in value.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// A unique violation of `constraint` mapped to a 400 on `field`; other errors pass through.
+pub(crate) fn unique_conflict(
+    err: sqlx::Error,
+    constraint: &str,
+    field: &str,
+    message: &str,
+) -> ApiError {
+    if err
+        .as_database_error()
+        .is_some_and(|db| db.constraint() == Some(constraint))
+    {
+        ApiError::field(field, message)
+    } else {
+        ApiError::from(err)
+    }
+}
+
+// ----- handlers ----------------------------------------------------------------------------
+
+/// `GET /api/v1/regions/`: `search` (name/description icontains), `name` (icontains).
+async fn list(
+    auth: AuthUser,
+    pagination: Pagination,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Page<RegionOutput>>, ApiError> {
+    require(&auth.principal, Action::View, ResourceKind::Region)?;
+    let params = list_params(query.as_deref());
+    let mut tx = auth.tenant.begin().await?;
+    let (rows, count) = list_regions(&mut tx, &auth, &params, &pagination).await?;
+    tx.commit().await?;
+    Ok(Json(pagination.page(rows, count)?))
+}
+
+/// `POST /api/v1/regions/`.
+async fn create(
+    auth: AuthUser,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<(StatusCode, Json<RegionOutput>), ApiError> {
+    require(&auth.principal, Action::Add, ResourceKind::Region)?;
+    if !check(&auth.principal, Action::Add, &region_resource()).allowed() {
+        return Err(ApiError::permission_denied());
+    }
+    let body = object(body)?;
+    let mut errors = FieldErrors::default();
+    let name = name_field(&body, 100, true, &mut errors);
+    let description = text(&body, "description", 1000, &mut errors);
+    errors.finish()?;
+    let name = name.ok_or_else(|| ApiError::field("name", "This field is required."))?;
+    let description = match description {
+        Patch::Set(d) => d,
+        Patch::Absent | Patch::Null => String::new(),
+    };
+    let mut tx = auth.tenant.begin().await?;
+    let id = insert_region(&mut tx, &name, &description).await?;
+    let out = fetch_region(&mut tx, id).await?.ok_or_else(not_found)?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+/// `GET /api/v1/regions/{id}/`.
+async fn retrieve(auth: AuthUser, Path(raw): Path<String>) -> Result<Json<RegionOutput>, ApiError> {
+    require(&auth.principal, Action::View, ResourceKind::Region)?;
+    let id = path_id(&raw).ok_or_else(not_found)?;
+    in_scope(&auth, Action::View)?;
+    let mut tx = auth.tenant.begin().await?;
+    let out = fetch_region(&mut tx, id).await?.ok_or_else(not_found)?;
+    tx.commit().await?;
+    Ok(Json(out))
+}
+
+/// `PUT`/`PATCH /api/v1/regions/{id}/`: partial (merge-patch) semantics for both.
+async fn update(
+    auth: AuthUser,
+    Path(raw): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Json<RegionOutput>, ApiError> {
+    require(&auth.principal, Action::Change, ResourceKind::Region)?;
+    let id = path_id(&raw).ok_or_else(not_found)?;
+    in_scope(&auth, Action::Change)?;
+    let body = object(body)?;
+    let mut errors = FieldErrors::default();
+    let name = name_field(&body, 100, false, &mut errors);
+    let description = match text(&body, "description", 1000, &mut errors) {
+        Patch::Set(d) => Some(d),
+        Patch::Null => Some(String::new()),
+        Patch::Absent => None,
+    };
+    errors.finish()?;
+    let mut tx = auth.tenant.begin().await?;
+    if !update_region(&mut tx, id, name.as_deref(), description.as_deref()).await? {
+        return Err(not_found());
+    }
+    let out = fetch_region(&mut tx, id).await?.ok_or_else(not_found)?;
+    tx.commit().await?;
+    Ok(Json(out))
+}
+
+/// `DELETE /api/v1/regions/{id}/`: hard delete, refused while live branches reference it.
+async fn destroy(auth: AuthUser, Path(raw): Path<String>) -> Result<StatusCode, ApiError> {
+    require(&auth.principal, Action::Delete, ResourceKind::Region)?;
+    let id = path_id(&raw).ok_or_else(not_found)?;
+    in_scope(&auth, Action::Delete)?;
+    let mut tx = auth.tenant.begin().await?;
+    let Some(live_branches) = lock_region_branches(&mut tx, id).await? else {
+        return Err(not_found());
+    };
+    if live_branches > 0 {
+        return Err(ApiError::BadRequest(format!(
+            "Cannot delete region with assigned branches ({live_branches}). \
+             Reassign or delete the branches first."
+        )));
+    }
+    delete_region(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn region_resource() -> Resource {
+    Resource::new(ResourceKind::Region, None)
+}
+
+/// 404 (like a missing region) unless the row scope allows `action` on regions.
+fn in_scope(auth: &AuthUser, action: Action) -> Result<(), ApiError> {
+    if check(&auth.principal, action, &region_resource()).allowed() {
+        Ok(())
+    } else {
+        Err(not_found())
+    }
+}
+
+// ----- data --------------------------------------------------------------------------------
+
+/// The `WHERE` clause of the list, its arguments and how many there are.
+fn region_filters(
+    auth: &AuthUser,
+    params: &HashMap<String, String>,
+) -> Result<(String, PgArguments, usize), ApiError> {
+    let mut args = PgArguments::default();
+    let mut n = 0;
+    let scope = filter(
+        &auth.principal,
+        Action::View,
+        ResourceKind::Region,
+        &ScopeColumns {
+            branch: "NULL",
+            owners: &[],
+        },
+        1,
+    );
+    n += scope.params.len();
+    push_predicate(&mut args, &scope)?;
+    let mut clauses = vec![scope.sql];
+    if let Some(search) = param(params, "search") {
+        n += 1;
+        push_arg(&mut args, contains_pattern(search))?;
+        clauses.push(format!("(r.name ILIKE ${n} OR r.description ILIKE ${n})"));
+    }
+    if let Some(name) = param(params, "name") {
+        n += 1;
+        push_arg(&mut args, contains_pattern(name))?;
+        clauses.push(format!("r.name ILIKE ${n}"));
+    }
+    Ok((clauses.join(" AND "), args, n))
+}
+
+/// One page of the regions `auth` may see, ordered by name then id, and the total count.
+async fn list_regions(
+    conn: &mut PgConnection,
+    auth: &AuthUser,
+    params: &HashMap<String, String>,
+    pagination: &Pagination,
+) -> Result<(Vec<RegionOutput>, i64), ApiError> {
+    let (clause, args, _) = region_filters(auth, params)?;
+    let count: i64 = sqlx::query_scalar_with(
+        &format!("SELECT count(*) FROM regions r WHERE {clause}"),
+        args,
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let (clause, mut args, n) = region_filters(auth, params)?;
+    push_arg(&mut args, pagination.limit())?;
+    push_arg(&mut args, pagination.offset())?;
+    let sql = format!(
+        "{REGION_SELECT} WHERE {clause} ORDER BY r.name, r.id LIMIT ${} OFFSET ${}",
+        n + 1,
+        n + 2
+    );
+    let rows = sqlx::query_as_with(&sql, args)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok((rows, count))
+}
+
+/// One region by id.
+async fn fetch_region(conn: &mut PgConnection, id: i64) -> Result<Option<RegionOutput>, ApiError> {
+    Ok(sqlx::query_as(&format!("{REGION_SELECT} WHERE r.id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?)
+}
+
+const DUPLICATE: &str = "Region with this name already exists.";
+
+/// Inserts a region and returns its id; a duplicate name is a 400 on `name`.
+async fn insert_region(
+    conn: &mut PgConnection,
+    name: &str,
+    description: &str,
+) -> Result<i64, ApiError> {
+    sqlx::query_scalar("INSERT INTO regions (name, description) VALUES ($1, $2) RETURNING id")
+        .bind(name)
+        .bind(description)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| unique_conflict(e, "regions_name_ci", "name", DUPLICATE))
+}
+
+/// Applies the given fields (`None` = unchanged); `false` when the region does not exist.
+async fn update_region(
+    conn: &mut PgConnection,
+    id: i64,
+    name: Option<&str>,
+    description: Option<&str>,
+) -> Result<bool, ApiError> {
+    let done = sqlx::query(
+        "UPDATE regions SET name = COALESCE($2, name), description = COALESCE($3, description),
+                updated_at = now()
+          WHERE id = $1",
+    )
+    .bind(id)
+    .bind(name)
+    .bind(description)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| unique_conflict(e, "regions_name_ci", "name", DUPLICATE))?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Locks the region and counts its live branches; `None` when it does not exist.
+async fn lock_region_branches(conn: &mut PgConnection, id: i64) -> Result<Option<i64>, ApiError> {
+    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM regions WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if exists.is_none() {
+        return Ok(None);
+    }
+    let count: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM branches WHERE region_id = $1 AND deleted_at IS NULL",
+    )
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Some(count))
+}
+
+/// Deletes a region (soft-deleted branches keep no link: the foreign key sets them to `NULL`).
+async fn delete_region(conn: &mut PgConnection, id: i64) -> Result<(), ApiError> {
+    sqlx::query("DELETE FROM regions WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
