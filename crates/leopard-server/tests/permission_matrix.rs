@@ -1,0 +1,607 @@
+//! The permission matrix of the identity resources, through HTTP against PostgreSQL: every
+//! built-in role × users, groups, permissions, regions, branches × list, retrieve, create,
+//! update, delete, with the expected outcome and scope written down as a table.
+//!
+//! The organisation: regions North (branches A, B) and South (branch C), branch D without a
+//! region. The actors: a Super Admin, a Region Manager of North, a Branch Admin of A and a
+//! Consultant of A. Every write acts on a fresh target, so the rows do not interfere.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{Org, TestApp, PASSWORD};
+use http::{Method, StatusCode};
+use leopard_rbac::Role;
+use serde_json::{json, Value};
+
+const SLUG: &str = "acme";
+/// Every permission of the catalogue: 32 models × 4 actions + 4 extras.
+const CATALOGUE: usize = 132;
+const ROLES: [Role; 4] = [
+    Role::SuperAdmin,
+    Role::RegionManager,
+    Role::BranchAdmin,
+    Role::Consultant,
+];
+
+/// The identity resources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Res {
+    Users,
+    Groups,
+    Permissions,
+    Regions,
+    Branches,
+}
+
+/// What a list must return.
+#[derive(Debug, Clone)]
+enum List {
+    /// 403.
+    Forbidden,
+    /// Exactly these rows (by name; usernames for users).
+    Exactly(&'static [&'static str]),
+    /// This many rows.
+    Count(usize),
+}
+
+/// What a single-row action must answer on a row inside / outside the actor's scope.
+#[derive(Debug, Clone, Copy)]
+struct Row {
+    inside: u16,
+    outside: u16,
+}
+
+const fn row(inside: u16, outside: u16) -> Row {
+    Row { inside, outside }
+}
+
+/// The same status whatever the row.
+const fn all(status: u16) -> Row {
+    Row {
+        inside: status,
+        outside: status,
+    }
+}
+
+/// One line of the matrix.
+#[derive(Debug, Clone)]
+struct Expect {
+    res: Res,
+    role: Role,
+    list: List,
+    retrieve: Row,
+    /// Creating inside / outside the actor's scope (for users and branches: in branch A or C /
+    /// region North or South; otherwise both the same).
+    create: Row,
+    update: Row,
+    delete: Row,
+}
+
+/// The expected matrix (spec README §2: verb-level permissions, out of scope is 404; role
+/// permissions of `original-backend.md` §4.2; scopes of the policy engine).
+fn matrix() -> Vec<Expect> {
+    use Res::*;
+    use Role::*;
+    let e = |res, role, list, retrieve, create, update, delete| Expect {
+        res,
+        role,
+        list,
+        retrieve,
+        create,
+        update,
+        delete,
+    };
+    let all_users: &[&str] = &["bob_a", "cora_a", "cy_c", "rita_n", "sam_sa"];
+    vec![
+        // Users: own or sharing a branch in scope; Super Admin tenant-wide.
+        e(
+            Users,
+            SuperAdmin,
+            List::Exactly(all_users),
+            all(200),
+            all(201),
+            all(200),
+            all(204),
+        ),
+        e(
+            Users,
+            RegionManager,
+            List::Exactly(&["bob_a", "cora_a", "rita_n"]),
+            row(200, 404),
+            all(403),
+            row(200, 404),
+            all(403),
+        ),
+        e(
+            Users,
+            BranchAdmin,
+            List::Exactly(&["bob_a", "cora_a"]),
+            row(200, 404),
+            row(201, 403),
+            row(200, 404),
+            row(204, 404),
+        ),
+        e(
+            Users,
+            Consultant,
+            List::Exactly(&["bob_a", "cora_a"]),
+            row(200, 404),
+            all(403),
+            all(403),
+            all(403),
+        ),
+        // Groups: view_group to read, change_group to write; not row-scoped.
+        e(
+            Groups,
+            SuperAdmin,
+            List::Count(4),
+            all(200),
+            all(201),
+            all(200),
+            all(204),
+        ),
+        e(
+            Groups,
+            RegionManager,
+            List::Forbidden,
+            all(403),
+            all(403),
+            all(403),
+            all(403),
+        ),
+        e(
+            Groups,
+            BranchAdmin,
+            List::Count(4),
+            all(200),
+            all(403),
+            all(403),
+            all(403),
+        ),
+        e(
+            Groups,
+            Consultant,
+            List::Forbidden,
+            all(403),
+            all(403),
+            all(403),
+            all(403),
+        ),
+        // Permissions: read-only catalogue for everyone.
+        e(
+            Permissions,
+            SuperAdmin,
+            List::Count(CATALOGUE),
+            all(200),
+            all(405),
+            all(405),
+            all(405),
+        ),
+        e(
+            Permissions,
+            RegionManager,
+            List::Count(CATALOGUE),
+            all(200),
+            all(405),
+            all(405),
+            all(405),
+        ),
+        e(
+            Permissions,
+            BranchAdmin,
+            List::Count(CATALOGUE),
+            all(200),
+            all(405),
+            all(405),
+            all(405),
+        ),
+        e(
+            Permissions,
+            Consultant,
+            List::Count(CATALOGUE),
+            all(200),
+            all(405),
+            all(405),
+            all(405),
+        ),
+        // Regions: tenant-wide to view; writes need tenant scope.
+        e(
+            Regions,
+            SuperAdmin,
+            List::Exactly(&["North", "South"]),
+            all(200),
+            all(201),
+            all(200),
+            all(204),
+        ),
+        e(
+            Regions,
+            RegionManager,
+            List::Exactly(&["North", "South"]),
+            all(200),
+            all(403),
+            all(403),
+            all(403),
+        ),
+        e(
+            Regions,
+            BranchAdmin,
+            List::Exactly(&["North", "South"]),
+            all(200),
+            all(403),
+            all(404),
+            all(404),
+        ),
+        e(
+            Regions,
+            Consultant,
+            List::Forbidden,
+            all(403),
+            all(403),
+            all(403),
+            all(403),
+        ),
+        // Branches: by the branch's own id within the scope.
+        e(
+            Branches,
+            SuperAdmin,
+            List::Exactly(&["Branch A", "Branch B", "Branch C", "Branch D"]),
+            all(200),
+            all(201),
+            all(200),
+            all(204),
+        ),
+        e(
+            Branches,
+            RegionManager,
+            List::Exactly(&["Branch A", "Branch B"]),
+            row(200, 404),
+            row(201, 403),
+            row(200, 404),
+            all(403),
+        ),
+        e(
+            Branches,
+            BranchAdmin,
+            List::Exactly(&["Branch A"]),
+            row(200, 404),
+            all(403),
+            all(403),
+            all(403),
+        ),
+        e(
+            Branches,
+            Consultant,
+            List::Forbidden,
+            all(403),
+            all(403),
+            all(403),
+            all(403),
+        ),
+    ]
+}
+
+struct World {
+    app: TestApp,
+    org: Org,
+    tokens: Vec<(Role, String)>,
+    serial: std::sync::atomic::AtomicUsize,
+}
+
+impl World {
+    async fn new() -> Self {
+        let app = TestApp::new(&[SLUG]).await;
+        let org = app.seed_org(SLUG).await;
+        app.user(SLUG, "sam_sa", Some(Role::SuperAdmin), &[], &[])
+            .await;
+        app.user(SLUG, "rita_n", Some(Role::RegionManager), &[], &[org.north])
+            .await;
+        app.user(SLUG, "bob_a", Some(Role::BranchAdmin), &[org.a], &[])
+            .await;
+        app.user(SLUG, "cora_a", Some(Role::Consultant), &[org.a], &[])
+            .await;
+        app.user(SLUG, "cy_c", Some(Role::Consultant), &[org.c], &[])
+            .await;
+        let mut tokens = Vec::new();
+        for (role, username) in [
+            (Role::SuperAdmin, "sam_sa"),
+            (Role::RegionManager, "rita_n"),
+            (Role::BranchAdmin, "bob_a"),
+            (Role::Consultant, "cora_a"),
+        ] {
+            tokens.push((role, app.token(SLUG, username).await));
+        }
+        Self {
+            app,
+            org,
+            tokens,
+            serial: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    fn token(&self, role: Role) -> &str {
+        self.tokens
+            .iter()
+            .find(|(r, _)| *r == role)
+            .map(|(_, t)| t.as_str())
+            .expect("an actor per role")
+    }
+
+    fn next(&self) -> usize {
+        self.serial
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    async fn sql_id(&self, sql: &str) -> i64 {
+        let mut tx = self.app.context(SLUG).begin().await.expect("tx");
+        let id = sqlx::query_scalar(sql)
+            .fetch_one(&mut *tx)
+            .await
+            .expect("fixture row");
+        tx.commit().await.expect("commit");
+        id
+    }
+
+    /// A fresh row of `res` inside (`true`) or outside the scope of `role`'s actor. A branch
+    /// inside a branch admin's or consultant's scope can only be their own branch A (they may
+    /// not write branches, so it is never changed).
+    async fn target(&self, res: Res, inside: bool, role: Role) -> i64 {
+        let n = self.next();
+        match res {
+            Res::Branches if inside && matches!(role, Role::BranchAdmin | Role::Consultant) => {
+                self.org.a
+            }
+            Res::Users => {
+                let branch = if inside { self.org.a } else { self.org.c };
+                self.app
+                    .user(
+                        SLUG,
+                        &format!("target_{n}"),
+                        Some(Role::Consultant),
+                        &[branch],
+                        &[],
+                    )
+                    .await
+            }
+            Res::Groups => {
+                self.sql_id(&format!(
+                    "INSERT INTO groups (name) VALUES ('custom_{n}') RETURNING id"
+                ))
+                .await
+            }
+            Res::Permissions => 1,
+            Res::Regions => {
+                self.sql_id(&format!(
+                    "INSERT INTO regions (name) VALUES ('Region {n}') RETURNING id"
+                ))
+                .await
+            }
+            Res::Branches => {
+                let region = if inside {
+                    self.org.north
+                } else {
+                    self.org.south
+                };
+                self.sql_id(&format!(
+                    "INSERT INTO branches (name, region_id) VALUES ('Target {n}', {region}) RETURNING id"
+                ))
+                .await
+            }
+        }
+    }
+
+    fn base(res: Res) -> &'static str {
+        match res {
+            Res::Users => "/api/v1/users/",
+            Res::Groups => "/api/v1/groups/",
+            Res::Permissions => "/api/v1/permissions/",
+            Res::Regions => "/api/v1/regions/",
+            Res::Branches => "/api/v1/branches/",
+        }
+    }
+
+    fn create_body(&self, res: Res, inside: bool) -> Value {
+        let n = self.next();
+        match res {
+            Res::Users => json!({
+                "username": format!("new_{n}"), "email": format!("new_{n}@example.com"),
+                "password": PASSWORD, "first_name": "New", "last_name": "User",
+                "group_name": "CONSULTANT",
+                "branch_ids": [if inside { self.org.a } else { self.org.c }],
+            }),
+            Res::Groups => json!({"name": format!("created_{n}")}),
+            Res::Permissions => json!({}),
+            Res::Regions => json!({"name": format!("Created {n}")}),
+            Res::Branches => json!({
+                "name": format!("Created {n}"),
+                "region_id": if inside { self.org.north } else { self.org.south },
+            }),
+        }
+    }
+
+    fn update_body(res: Res) -> Value {
+        match res {
+            Res::Users => json!({"first_name": "Changed"}),
+            Res::Groups => json!({"permission_ids": []}),
+            Res::Regions => json!({"description": "changed"}),
+            Res::Branches => json!({"phone": "123"}),
+            Res::Permissions => json!({}),
+        }
+    }
+
+    async fn status(&self, role: Role, method: Method, path: &str, body: Option<Value>) -> u16 {
+        let (status, _, reply) = self
+            .app
+            .call(method.clone(), SLUG, path, Some(self.token(role)), body)
+            .await;
+        assert!(
+            status != StatusCode::INTERNAL_SERVER_ERROR,
+            "{role:?} {method} {path}: {reply}"
+        );
+        status.as_u16()
+    }
+}
+
+fn names(res: Res, page: &Value) -> BTreeSet<String> {
+    let key = if res == Res::Users {
+        "username"
+    } else {
+        "name"
+    };
+    page["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r[key].as_str().expect("name").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_role_gets_exactly_the_access_the_matrix_says_on_every_identity_resource() {
+    let world = World::new().await;
+    let mut failures = Vec::new();
+    let mut cells = 0;
+    for expect in matrix() {
+        let Expect { res, role, .. } = expect;
+        let base = World::base(res);
+        let label = |what: &str| format!("{role:?} × {res:?} × {what}");
+
+        // List (page size 1000, so the count is the scope).
+        let (status, _, page) = world
+            .app
+            .get(SLUG, &format!("{base}?page_size=1000"), world.token(role))
+            .await;
+        cells += 1;
+        match &expect.list {
+            List::Forbidden => {
+                if status != StatusCode::FORBIDDEN {
+                    failures.push(format!("{}: {status} {page}", label("list")));
+                }
+            }
+            List::Exactly(expected) => {
+                let expected: BTreeSet<String> = expected.iter().map(|s| (*s).to_owned()).collect();
+                // Rows created by earlier lines of the matrix are ignored: only the fixture
+                // rows (names without digits) are compared.
+                let got: BTreeSet<String> = if status == StatusCode::OK {
+                    names(res, &page)
+                        .into_iter()
+                        .filter(|n| !n.chars().any(|c| c.is_ascii_digit()))
+                        .collect()
+                } else {
+                    BTreeSet::new()
+                };
+                if status != StatusCode::OK || got != expected {
+                    failures.push(format!(
+                        "{}: {status} {got:?} != {expected:?}",
+                        label("list")
+                    ));
+                }
+            }
+            List::Count(n) => {
+                let got = if res == Res::Groups {
+                    // Only the four built-in groups: later lines add custom ones.
+                    page["results"].as_array().map_or(0, |r| {
+                        r.iter()
+                            .filter(|g| {
+                                g["name"].as_str().and_then(Role::from_group_name).is_some()
+                            })
+                            .count()
+                    })
+                } else {
+                    page["count"].as_u64().map_or(0, |c| c as usize)
+                };
+                if status != StatusCode::OK || got != *n {
+                    failures.push(format!("{}: {status} count {got} != {n}", label("list")));
+                }
+            }
+        }
+
+        for (inside, wanted) in [
+            (true, expect.retrieve.inside),
+            (false, expect.retrieve.outside),
+        ] {
+            let id = world.target(res, inside, role).await;
+            let got = world
+                .status(role, Method::GET, &format!("{base}{id}/"), None)
+                .await;
+            cells += 1;
+            if got != wanted {
+                failures.push(format!(
+                    "{} (inside {inside}): {got} != {wanted}",
+                    label("retrieve")
+                ));
+            }
+        }
+        for (inside, wanted) in [(true, expect.create.inside), (false, expect.create.outside)] {
+            let body = world.create_body(res, inside);
+            let got = world.status(role, Method::POST, base, Some(body)).await;
+            cells += 1;
+            if got != wanted {
+                failures.push(format!(
+                    "{} (inside {inside}): {got} != {wanted}",
+                    label("create")
+                ));
+            }
+        }
+        for (inside, wanted) in [(true, expect.update.inside), (false, expect.update.outside)] {
+            let id = world.target(res, inside, role).await;
+            let got = world
+                .status(
+                    role,
+                    Method::PATCH,
+                    &format!("{base}{id}/"),
+                    Some(World::update_body(res)),
+                )
+                .await;
+            cells += 1;
+            if got != wanted {
+                failures.push(format!(
+                    "{} (inside {inside}): {got} != {wanted}",
+                    label("update")
+                ));
+            }
+        }
+        for (inside, wanted) in [(true, expect.delete.inside), (false, expect.delete.outside)] {
+            let id = world.target(res, inside, role).await;
+            let got = world
+                .status(role, Method::DELETE, &format!("{base}{id}/"), None)
+                .await;
+            cells += 1;
+            if got != wanted {
+                failures.push(format!(
+                    "{} (inside {inside}): {got} != {wanted}",
+                    label("delete")
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {cells} cells differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert_eq!(
+        cells,
+        20 * 9,
+        "5 resources × 4 roles × (list + 2 × 4 row actions)"
+    );
+    for res in [
+        Res::Users,
+        Res::Groups,
+        Res::Permissions,
+        Res::Regions,
+        Res::Branches,
+    ] {
+        for role in ROLES {
+            let lines = matrix()
+                .iter()
+                .filter(|e| e.res == res && e.role == role)
+                .count();
+            assert_eq!(lines, 1, "{role:?} × {res:?} has exactly one line");
+        }
+    }
+    assert_eq!(leopard_rbac::Permission::all().count(), CATALOGUE);
+}
