@@ -30,11 +30,18 @@ pub const TENANT: &[Migration] = &[
 ];
 
 /// Shared migrations of the server (the public schema), after the registry's own.
-pub const SHARED: &[Migration] = &[Migration::new(
-    1,
-    "platform_admins",
-    include_str!("../migrations/shared/0001_platform_admins.sql"),
-)];
+pub const SHARED: &[Migration] = &[
+    Migration::new(
+        1,
+        "platform_admins",
+        include_str!("../migrations/shared/0001_platform_admins.sql"),
+    ),
+    Migration::new(
+        2,
+        "platform_refresh_tokens",
+        include_str!("../migrations/shared/0002_platform_refresh_tokens.sql"),
+    ),
+];
 
 /// The server's migration set.
 pub fn set() -> Arc<MigrationSet> {

@@ -92,6 +92,21 @@ async fn a_platform_admin_logs_in_on_the_base_host_with_a_tenantless_platform_to
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["access"].is_string());
+    // The used refresh token was consumed: replaying it fails.
+    let (status, _, _) = app
+        .call(
+            Method::POST,
+            BASE,
+            "/api/platform/token/refresh/",
+            None,
+            Some(json!({"refresh": refresh})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a replayed refresh token is refused"
+    );
 
     let (status, _, body) = app
         .call(

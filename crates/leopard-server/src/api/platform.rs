@@ -288,7 +288,11 @@ fn client_address(extensions: &Extensions) -> String {
         .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
 }
 
-fn issue(state: &AppState, admin: &AdminRow) -> Result<TokenPair, ApiError> {
+async fn issue(
+    state: &AppState,
+    conn: &mut PgConnection,
+    admin: &AdminRow,
+) -> Result<TokenPair, ApiError> {
     let input = ClaimsInput {
         user_id: admin.id.to_string(),
         tid: String::new(),
@@ -296,12 +300,27 @@ fn issue(state: &AppState, admin: &AdminRow) -> Result<TokenPair, ApiError> {
         email: admin.email.clone(),
         groups: vec![PLATFORM_GROUP.to_owned()],
     };
-    Ok(state.platform_keys.issue_pair(
+    let now = unix_now();
+    let pair = state.platform_keys.issue_pair(
         &input,
-        unix_now(),
+        now,
         state.auth.access_ttl(),
         state.auth.refresh_ttl(),
-    )?)
+    )?;
+    let refresh = state
+        .platform_keys
+        .decode(&pair.refresh, TokenType::Refresh, now)?;
+    sqlx::query(
+        "INSERT INTO public.leopard_platform_refresh_tokens (jti, admin_id, issued_at, expires_at)
+         VALUES ($1, $2, to_timestamp($3), to_timestamp($4))",
+    )
+    .bind(&refresh.jti)
+    .bind(admin.id)
+    .bind(refresh.iat as f64)
+    .bind(refresh.exp as f64)
+    .execute(&mut *conn)
+    .await?;
+    Ok(pair)
 }
 
 /// `POST /api/platform/token/`.
@@ -347,7 +366,7 @@ async fn login(
         }
     };
     throttles.per_user.clear(&user_key);
-    Ok(Json(issue(&state, &admin)?))
+    Ok(Json(issue(&state, &mut conn, &admin).await?))
 }
 
 /// `POST /api/platform/token/refresh/`: a new pair for a valid platform refresh token whose
@@ -363,12 +382,35 @@ async fn refresh(
         .decode(&token, TokenType::Refresh, unix_now())?;
     claims.require_tenant("")?;
     let id: i64 = claims.user_id.parse().map_err(|_| ApiError::Unauthorized)?;
-    let mut conn = state.pool.acquire().await?;
-    let admin = find_admin_by_id(&mut conn, id)
+    let mut tx = state.pool.begin().await?;
+    let consumed: Option<i64> = sqlx::query_scalar(
+        "UPDATE public.leopard_platform_refresh_tokens SET revoked_at = now()
+          WHERE jti = $1 AND admin_id = $2 AND revoked_at IS NULL AND expires_at > now()
+          RETURNING admin_id",
+    )
+    .bind(&claims.jti)
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if consumed.is_none() {
+        // A consumed token presented again: revoke the admin's other refresh tokens too.
+        sqlx::query(
+            "UPDATE public.leopard_platform_refresh_tokens SET revoked_at = now()
+              WHERE admin_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        return Err(ApiError::Unauthorized);
+    }
+    let admin = find_admin_by_id(&mut tx, id)
         .await?
         .filter(|a| a.is_active)
         .ok_or(ApiError::Unauthorized)?;
-    Ok(Json(issue(&state, &admin)?))
+    let pair = issue(&state, &mut tx, &admin).await?;
+    tx.commit().await?;
+    Ok(Json(pair))
 }
 
 // ---------------------------------------------------------------------------------------------
