@@ -9,9 +9,7 @@
 //! answers a new `{access, refresh}` pair; presenting an already-consumed refresh token revokes
 //! every refresh token of that user (replay of a stolen token).
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::routing::post;
 use axum::Json;
 use http::{Extensions, Method};
@@ -22,6 +20,7 @@ use leopard_tenancy::TenantContext;
 use serde_json::Value;
 use sqlx::PgConnection;
 
+use super::input::{client_address, credential, DUMMY_HASH};
 use super::{route, Access, ApiRoute};
 use crate::app::AppState;
 use crate::identity::{self, LoginUser};
@@ -42,25 +41,6 @@ pub fn routes() -> Vec<ApiRoute> {
     ]
 }
 
-/// A stored hash that never verifies, so an unknown username costs as much as a wrong password.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$\
-    ZG9lc25vdG1hdHRlcmRvZXNub3RtYXR0ZXJkb2VzbjA";
-
-fn required_string(body: &Value, field: &str) -> Result<String, ApiError> {
-    match body.get(field) {
-        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
-        Some(Value::String(_)) => Err(ApiError::field(field, "This field may not be blank.")),
-        Some(Value::Null) | None => Err(ApiError::field(field, "This field is required.")),
-        Some(_) => Err(ApiError::field(field, "Not a valid string.")),
-    }
-}
-
-fn client_address(extensions: &Extensions) -> String {
-    extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
-}
-
 /// `POST /api/token/`.
 async fn login(
     State(state): State<AppState>,
@@ -68,8 +48,8 @@ async fn login(
     extensions: Extensions,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<TokenPair>, ApiError> {
-    let username = required_string(&body, "username")?;
-    let password = required_string(&body, "password")?;
+    let username = credential(&body, "username")?;
+    let password = credential(&body, "password")?;
     let user_key = format!(
         "{}:{}",
         tenant.tenant().slug,
@@ -157,7 +137,7 @@ async fn refresh(
     tenant: Tenant,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<TokenPair>, ApiError> {
-    let token = required_string(&body, "refresh")?;
+    let token = credential(&body, "refresh")?;
     let claims = state
         .auth
         .keys()

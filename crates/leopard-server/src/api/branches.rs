@@ -28,7 +28,7 @@ use serde_json::{Map, Value};
 use sqlx::postgres::PgArguments;
 use sqlx::PgConnection;
 
-use super::regions::{
+use super::input::{
     contains_pattern, list_params, name_field, object, param, path_id, rfc3339, text,
     unique_conflict, FieldErrors, Patch,
 };

@@ -18,6 +18,7 @@ use crate::app::AppState;
 pub mod auth;
 pub mod branches;
 pub mod groups;
+pub(crate) mod input;
 pub mod permissions;
 pub mod platform;
 pub mod regions;

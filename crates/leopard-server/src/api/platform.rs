@@ -14,9 +14,8 @@
 //!   `?purge=true` drops the schema and answers 204).
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts, Path, RawQuery, State};
+use axum::extract::{FromRequestParts, Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
@@ -33,6 +32,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sqlx::{PgConnection, Row};
 
+use crate::api::input::{client_address, credential, DUMMY_HASH};
 use crate::api::{route, truthy, Access, ApiRoute};
 use crate::app::AppState;
 use crate::identity::{self, NewUser};
@@ -72,10 +72,6 @@ pub fn routes() -> Vec<ApiRoute> {
         ),
     ]
 }
-
-/// A stored hash that never verifies, so an unknown username costs as much as a wrong password.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$\
-    ZG9lc25vdG1hdHRlcmRvZXNub3RtYXR0ZXJkb2VzbjA";
 
 // ---------------------------------------------------------------------------------------------
 // Extractors
@@ -273,21 +269,6 @@ async fn record_login(
 // Tokens
 // ---------------------------------------------------------------------------------------------
 
-fn required_string(body: &Value, field: &str) -> Result<String, ApiError> {
-    match body.get(field) {
-        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
-        Some(Value::String(_)) => Err(ApiError::field(field, "This field may not be blank.")),
-        Some(Value::Null) | None => Err(ApiError::field(field, "This field is required.")),
-        Some(_) => Err(ApiError::field(field, "Not a valid string.")),
-    }
-}
-
-fn client_address(extensions: &Extensions) -> String {
-    extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
-}
-
 async fn issue(
     state: &AppState,
     conn: &mut PgConnection,
@@ -330,8 +311,8 @@ async fn login(
     extensions: Extensions,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<TokenPair>, ApiError> {
-    let username = required_string(&body, "username")?;
-    let password = required_string(&body, "password")?;
+    let username = credential(&body, "username")?;
+    let password = credential(&body, "password")?;
     let user_key = format!("platform:{}", username.trim().to_lowercase());
     let address_key = client_address(&extensions);
     let throttles = &state.throttles;
@@ -376,7 +357,7 @@ async fn refresh(
     _base: BaseHost,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<TokenPair>, ApiError> {
-    let token = required_string(&body, "refresh")?;
+    let token = credential(&body, "refresh")?;
     let claims = state
         .platform_keys
         .decode(&token, TokenType::Refresh, unix_now())?;

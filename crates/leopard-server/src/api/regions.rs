@@ -4,25 +4,25 @@
 //! (`add_region`, `change_region`, `delete_region`) and tenant scope. A write out of scope on an
 //! existing region answers 404 like a missing one. Names are unique case-insensitively. Delete
 //! is a hard delete, refused while live branches reference the region.
-//!
-//! Also home of the small body-reading helpers shared by the organisation resources
-//! ([`FieldErrors`], [`Patch`], [`text`], [`list_params`], [`contains_pattern`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use axum::extract::{Path, RawQuery};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, patch, post, put};
 use axum::Json;
 use http::Method;
-use leopard_http::pagination::query_pairs;
 use leopard_http::{ApiError, AuthUser, JsonBody, Page, Pagination};
 use leopard_rbac::{check, filter, Action, Resource, ResourceKind, ScopeColumns};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sqlx::postgres::PgArguments;
 use sqlx::PgConnection;
 
+use super::input::{
+    contains_pattern, list_params, name_field, object, param, path_id, rfc3339, text,
+    unique_conflict, FieldErrors, Patch,
+};
 use super::{push_arg, push_predicate, require, route, Access, ApiRoute};
 
 /// The region routes.
@@ -45,18 +45,6 @@ pub fn routes() -> Vec<ApiRoute> {
         ),
     ]
 }
-
-/// A timestamp column rendered as RFC 3339 in UTC with microseconds, like the original.
-macro_rules! rfc3339 {
-    ($col:literal) => {
-        concat!(
-            "to_char(",
-            $col,
-            " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-        )
-    };
-}
-pub(crate) use rfc3339;
 
 /// A region as the API answers it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -89,159 +77,6 @@ const NOT_FOUND: &str = "Region not found";
 
 fn not_found() -> ApiError {
     ApiError::NotFound(NOT_FOUND.into())
-}
-
-// ----- shared body and query helpers -------------------------------------------------------
-
-/// Field errors collected while reading a body, answered together as one 400.
-#[derive(Debug, Default)]
-pub(crate) struct FieldErrors(BTreeMap<String, Vec<String>>);
-
-impl FieldErrors {
-    /// Records `message` against `field`.
-    pub(crate) fn add(&mut self, field: &str, message: impl Into<String>) {
-        self.0
-            .entry(field.to_owned())
-            .or_default()
-            .push(message.into());
-    }
-
-    /// `Ok` when nothing was recorded, else the 400.
-    pub(crate) fn finish(self) -> Result<(), ApiError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Validation(self.0))
-        }
-    }
-}
-
-/// One field of a merge-patch body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Patch<T> {
-    /// Not in the body: unchanged.
-    Absent,
-    /// Explicitly `null`: cleared (for a nullable field).
-    Null,
-    /// A new value.
-    Set(T),
-}
-
-/// The body as a JSON object, or a 400.
-pub(crate) fn object(body: Value) -> Result<Map<String, Value>, ApiError> {
-    match body {
-        Value::Object(map) => Ok(map),
-        _ => Err(ApiError::BadRequest("Expected a JSON object.".into())),
-    }
-}
-
-/// Reads string `field` (trimmed) of at most `max` characters. A wrong type or an over-long value
-/// is recorded in `errors` and read as [`Patch::Absent`].
-pub(crate) fn text(
-    body: &Map<String, Value>,
-    field: &str,
-    max: usize,
-    errors: &mut FieldErrors,
-) -> Patch<String> {
-    match body.get(field) {
-        None => Patch::Absent,
-        Some(Value::Null) => Patch::Null,
-        Some(Value::String(s)) => {
-            let s = s.trim();
-            if s.chars().count() > max {
-                errors.add(
-                    field,
-                    format!("Ensure this field has no more than {max} characters."),
-                );
-                Patch::Absent
-            } else {
-                Patch::Set(s.to_owned())
-            }
-        }
-        Some(_) => {
-            errors.add(field, "Not a valid string.");
-            Patch::Absent
-        }
-    }
-}
-
-/// The required, non-blank name of a create (or, with `required = false`, of an update).
-pub(crate) fn name_field(
-    body: &Map<String, Value>,
-    max: usize,
-    required: bool,
-    errors: &mut FieldErrors,
-) -> Option<String> {
-    match text(body, "name", max, errors) {
-        Patch::Set(s) if s.is_empty() => {
-            errors.add("name", "This field may not be blank.");
-            None
-        }
-        Patch::Set(s) => Some(s),
-        Patch::Null => {
-            errors.add(
-                "name",
-                if required {
-                    "This field is required."
-                } else {
-                    "This field may not be null."
-                },
-            );
-            None
-        }
-        Patch::Absent => {
-            if required && !body.contains_key("name") {
-                errors.add("name", "This field is required.");
-            }
-            None
-        }
-    }
-}
-
-/// The id of a detail path; `None` (answer 404) when it is not a positive integer.
-pub(crate) fn path_id(raw: &str) -> Option<i64> {
-    raw.parse::<i64>().ok().filter(|id| *id > 0)
-}
-
-/// The query string as a map (the last value of a repeated key wins).
-pub(crate) fn list_params(query: Option<&str>) -> HashMap<String, String> {
-    query_pairs(query).into_iter().collect()
-}
-
-/// A non-empty query value of `key`, trimmed.
-pub(crate) fn param<'a>(params: &'a HashMap<String, String>, key: &str) -> Option<&'a str> {
-    params.get(key).map(|v| v.trim()).filter(|v| !v.is_empty())
-}
-
-/// An `ILIKE` pattern matching `value` anywhere (its wildcards escaped).
-pub(crate) fn contains_pattern(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('%');
-    for c in value.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
-
-/// A unique violation of `constraint` mapped to a 400 on `field`; other errors pass through.
-pub(crate) fn unique_conflict(
-    err: sqlx::Error,
-    constraint: &str,
-    field: &str,
-    message: &str,
-) -> ApiError {
-    if err
-        .as_database_error()
-        .is_some_and(|db| db.constraint() == Some(constraint))
-    {
-        ApiError::field(field, message)
-    } else {
-        ApiError::from(err)
-    }
 }
 
 // ----- handlers ----------------------------------------------------------------------------

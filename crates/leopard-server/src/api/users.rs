@@ -11,8 +11,6 @@
 //! inside its scope, edits only users whose role it could grant, never changes its own role,
 //! assignments, activity or permissions, and never grants a permission it lacks.
 
-use std::collections::BTreeMap;
-
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, patch, post};
@@ -29,6 +27,8 @@ use serde_json::Value;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::{PgConnection, Row};
 
+use super::groups::display_name;
+use super::input::{boolean, id_list, object, required_text, FieldErrors};
 use super::{push_arg, push_predicate, require, route, truthy, Access, ApiRoute};
 use crate::app::AppState;
 use crate::identity::{self, NewUser};
@@ -150,25 +150,6 @@ pub struct AssignableUser {
     pub username: String,
 }
 
-/// A group's display name: the built-in role's, else the name title-cased.
-pub fn group_display(name: &str) -> String {
-    match Role::from_group_name(name) {
-        Some(role) => role.display_name().to_owned(),
-        None => name
-            .split(['_', ' '])
-            .filter(|w| !w.is_empty())
-            .map(|w| {
-                let lower = w.to_lowercase();
-                let mut chars = lower.chars();
-                chars.next().map_or_else(String::new, |c| {
-                    c.to_uppercase().collect::<String>() + chars.as_str()
-                })
-            })
-            .collect::<Vec<_>>()
-            .join(" "),
-    }
-}
-
 fn primary_group(groups: &[String]) -> Option<String> {
     groups
         .iter()
@@ -221,8 +202,8 @@ fn user_output(row: &PgRow, auth: &AuthUser) -> Result<UserOutput, ApiError> {
         id: row.try_get("id")?,
         full_name: full_name(&first, &last, &username),
         email: row.try_get("email")?,
-        groups_list_display: groups.iter().map(|g| group_display(g)).collect(),
-        primary_group_display: primary.as_deref().map(group_display),
+        groups_list_display: groups.iter().map(|g| display_name(g)).collect(),
+        primary_group_display: primary.as_deref().map(display_name),
         primary_group: primary,
         groups_list: groups,
         tenant: tenant.slug.to_string(),
@@ -549,100 +530,14 @@ async fn profile(auth: AuthUser) -> Result<Json<Value>, ApiError> {
     Ok(Json(out))
 }
 
-fn string_field(
-    body: &Value,
-    field: &str,
-    required: bool,
-    max: usize,
-    errors: &mut BTreeMap<String, Vec<String>>,
-) -> Option<String> {
-    match body.get(field) {
-        None | Some(Value::Null) => {
-            if required {
-                errors
-                    .entry(field.into())
-                    .or_default()
-                    .push("This field is required.".into());
-            }
-            None
-        }
-        Some(Value::String(s)) => {
-            let s = s.trim().to_owned();
-            if required && s.is_empty() {
-                errors
-                    .entry(field.into())
-                    .or_default()
-                    .push("This field may not be blank.".into());
-            } else if s.chars().count() > max {
-                errors.entry(field.into()).or_default().push(format!(
-                    "Ensure this field has no more than {max} characters."
-                ));
-            }
-            Some(s)
-        }
-        Some(_) => {
-            errors
-                .entry(field.into())
-                .or_default()
-                .push("Not a valid string.".into());
-            None
-        }
-    }
-}
-
-fn id_list(
-    body: &Value,
-    field: &str,
-    errors: &mut BTreeMap<String, Vec<String>>,
-) -> Option<Vec<i64>> {
-    match body.get(field) {
-        None | Some(Value::Null) => None,
-        Some(Value::Array(items)) => {
-            let ids: Option<Vec<i64>> = items.iter().map(Value::as_i64).collect();
-            if ids.is_none() {
-                errors
-                    .entry(field.into())
-                    .or_default()
-                    .push("Expected a list of integers.".into());
-            }
-            ids
-        }
-        Some(_) => {
-            errors
-                .entry(field.into())
-                .or_default()
-                .push("Expected a list of integers.".into());
-            None
-        }
-    }
-}
-
-fn bool_field(
-    body: &Value,
-    field: &str,
-    errors: &mut BTreeMap<String, Vec<String>>,
-) -> Option<bool> {
-    match body.get(field) {
-        None | Some(Value::Null) => None,
-        Some(Value::Bool(b)) => Some(*b),
-        Some(_) => {
-            errors
-                .entry(field.into())
-                .or_default()
-                .push("Must be a valid boolean.".into());
-            None
-        }
-    }
-}
-
 fn role_field(
     principal: &Principal,
     name: Option<String>,
-    errors: &mut BTreeMap<String, Vec<String>>,
+    errors: &mut FieldErrors,
 ) -> Result<Option<Role>, ApiError> {
     let Some(name) = name else { return Ok(None) };
     let Some(role) = Role::from_group_name(&name) else {
-        errors.entry("group_name".into()).or_default().push(format!(
+        errors.add("group_name", format!(
             "\"{name}\" is not a valid choice: SUPER_ADMIN, REGION_MANAGER, BRANCH_ADMIN or CONSULTANT."
         ));
         return Ok(None);
@@ -680,34 +575,30 @@ async fn create(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<(StatusCode, Json<UserOutput>), ApiError> {
     require(&auth.principal, Action::Add, ResourceKind::User)?;
-    let mut errors = BTreeMap::new();
-    let username = string_field(&body, "username", true, 150, &mut errors);
-    let email = string_field(&body, "email", true, 254, &mut errors);
+    let body = object(body)?;
+    let mut errors = FieldErrors::default();
+    let username = required_text(&body, "username", 150, true, &mut errors);
+    let email = required_text(&body, "email", 254, true, &mut errors);
     let password = match body.get("password") {
         Some(Value::String(p)) => Some(p.clone()),
         _ => {
-            errors
-                .entry("password".into())
-                .or_default()
-                .push("This field is required.".into());
+            errors.add("password", "This field is required.");
             None
         }
     };
-    let first_name = string_field(&body, "first_name", true, 150, &mut errors);
-    let last_name = string_field(&body, "last_name", true, 150, &mut errors);
-    let group_name = string_field(&body, "group_name", true, 150, &mut errors);
+    let first_name = required_text(&body, "first_name", 150, true, &mut errors);
+    let last_name = required_text(&body, "last_name", 150, true, &mut errors);
+    let group_name = required_text(&body, "group_name", 150, true, &mut errors);
     let branch_ids = id_list(&body, "branch_ids", &mut errors);
     let region_ids = id_list(&body, "region_ids", &mut errors);
-    let is_active = bool_field(&body, "is_active", &mut errors).unwrap_or(true);
+    let is_active = boolean(&body, "is_active", &mut errors).unwrap_or(true);
     let role = role_field(&auth.principal, group_name, &mut errors)?;
     if let Some(email) = email.as_deref().filter(|e| !e.is_empty()) {
         if let Err(e) = identity::validate_email(email) {
-            errors.entry("email".into()).or_default().push(e);
+            errors.add("email", e);
         }
     }
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
+    errors.finish()?;
     check_assignments(
         &auth.principal,
         branch_ids.as_deref(),
@@ -771,29 +662,24 @@ async fn update(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<UserOutput>, ApiError> {
     require(&auth.principal, Action::Change, ResourceKind::User)?;
-    if !body.is_object() {
-        return Err(ApiError::BadRequest("Expected a JSON object.".into()));
-    }
-    let mut errors = BTreeMap::new();
-    let email = string_field(&body, "email", false, 254, &mut errors);
-    let first_name = string_field(&body, "first_name", false, 150, &mut errors);
-    let last_name = string_field(&body, "last_name", false, 150, &mut errors);
+    let body = object(body)?;
+    let mut errors = FieldErrors::default();
+    let email = required_text(&body, "email", 254, false, &mut errors);
+    let first_name = required_text(&body, "first_name", 150, false, &mut errors);
+    let last_name = required_text(&body, "last_name", 150, false, &mut errors);
     let password = match body.get("password") {
         None | Some(Value::Null) => None,
         Some(Value::String(p)) if p.is_empty() => None,
         Some(Value::String(p)) => Some(p.clone()),
         Some(_) => {
-            errors
-                .entry("password".into())
-                .or_default()
-                .push("Not a valid string.".into());
+            errors.add("password", "Not a valid string.");
             None
         }
     };
-    let group_name = string_field(&body, "group_name", false, 150, &mut errors);
+    let group_name = required_text(&body, "group_name", 150, false, &mut errors);
     let branch_ids = id_list(&body, "branch_ids", &mut errors);
     let region_ids = id_list(&body, "region_ids", &mut errors);
-    let is_active = bool_field(&body, "is_active", &mut errors);
+    let is_active = boolean(&body, "is_active", &mut errors);
     let own = id == auth.user_id.get();
     if own
         && (group_name.is_some()
@@ -808,12 +694,10 @@ async fn update(
     let role = role_field(&auth.principal, group_name, &mut errors)?;
     if let Some(email) = email.as_deref().filter(|e| !e.is_empty()) {
         if let Err(e) = identity::validate_email(email) {
-            errors.entry("email".into()).or_default().push(e);
+            errors.add("email", e);
         }
     }
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
+    errors.finish()?;
     check_assignments(
         &auth.principal,
         branch_ids.as_deref(),
@@ -834,10 +718,9 @@ async fn update(
             if let Err(messages) =
                 leopard_http::password::validate_policy(&password, &username, &email_for_policy)
             {
-                return Err(ApiError::Validation(BTreeMap::from([(
-                    "password".to_owned(),
-                    messages,
-                )])));
+                return Err(ApiError::Validation(
+                    [("password".to_owned(), messages)].into_iter().collect(),
+                ));
             }
             Some(identity::hash_password(password).await?)
         }
@@ -925,18 +808,13 @@ async fn assign_permissions(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<UserOutput>, ApiError> {
     require(&auth.principal, Action::Change, ResourceKind::User)?;
-    let mut errors = BTreeMap::new();
+    let body = object(body)?;
+    let mut errors = FieldErrors::default();
     let ids = id_list(&body, "permission_ids", &mut errors);
-    let ids = match ids {
-        Some(ids) if !ids.is_empty() => ids,
-        Some(_) | None if errors.is_empty() => {
-            return Err(ApiError::field(
-                "permission_ids",
-                "This list may not be empty.",
-            ))
-        }
-        _ => return Err(ApiError::Validation(errors)),
-    };
+    errors.finish()?;
+    let ids = ids
+        .filter(|ids| !ids.is_empty())
+        .ok_or_else(|| ApiError::field("permission_ids", "This list may not be empty."))?;
     if id == auth.user_id.get() {
         return Err(ApiError::Forbidden(
             "You may not change your own permissions.".into(),
@@ -991,9 +869,9 @@ mod tests {
 
     #[test]
     fn built_in_groups_display_their_role_names_and_others_are_title_cased() {
-        assert_eq!(group_display("SUPER_ADMIN"), "Super Admin");
-        assert_eq!(group_display("CONSULTANT"), "Consultant");
-        assert_eq!(group_display("visa_TEAM"), "Visa Team");
+        assert_eq!(display_name("SUPER_ADMIN"), "Super Admin");
+        assert_eq!(display_name("CONSULTANT"), "Consultant");
+        assert_eq!(display_name("visa_TEAM"), "Visa Team");
     }
 
     #[test]
