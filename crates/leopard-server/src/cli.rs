@@ -1,4 +1,5 @@
-//! The CLI commands: `serve`, `demo`, `migrate`, `tenant …`.
+//! The CLI commands: `serve`, `demo`, `migrate`, `tenant …`, `user …`, `platform-admin …`,
+//! `seed …`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,8 +12,8 @@ use leopard_tenancy::provision::Provisioner;
 use leopard_tenancy::{Migrator, NewTenant, SubscriptionStatus, TenantRegistry};
 
 use crate::config::{
-    AuthArgs, Cli, Command, DomainCommand, GlobalArgs, MigrateArgs, Mode, ServeArgs, TenantCommand,
-    TenantCreateArgs, UserCommand, UserCreateArgs,
+    AuthArgs, Cli, Command, DomainCommand, GlobalArgs, MigrateArgs, Mode, SeedCommand,
+    SeedUsersArgs, ServeArgs, TenantCommand, TenantCreateArgs, UserCommand, UserCreateArgs,
 };
 use crate::db::Database;
 use crate::identity::{self, NewUser};
@@ -31,6 +32,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tenant(cmd) => tenant(&cli.global, cmd).await,
         Command::User(UserCommand::Create(args)) => user_create(&cli.global, &args).await,
         Command::PlatformAdmin(cmd) => platform_admin(&cli.global, cmd).await,
+        Command::Seed(SeedCommand::Users(args)) => seed_users(&cli.global, &args).await,
     }
 }
 
@@ -509,4 +511,52 @@ async fn platform_admin_on(
         }
     }
     Ok(())
+}
+
+async fn seed_users(global: &GlobalArgs, args: &SeedUsersArgs) -> anyhow::Result<()> {
+    let role = leopard_rbac::Role::from_group_name(&args.role.to_uppercase()).ok_or_else(|| {
+        anyhow::anyhow!(
+            "unknown role {:?}: SUPER_ADMIN, REGION_MANAGER, BRANCH_ADMIN or CONSULTANT",
+            args.role
+        )
+    })?;
+    let db = Database::open(global, 2).await?;
+    let result = async {
+        let started = std::time::Instant::now();
+        let registry = TenantRegistry::load(db.pool.clone(), global.resolve_config()).await?;
+        let context = registry.context_for(&args.tenant)?;
+        let max_users = context.tenant().max_users;
+        let mut tx = context.begin().await?;
+        let branch_id = match &args.branch {
+            Some(name) => seed::ids_by_name(&mut tx, "branches", std::slice::from_ref(name))
+                .await?
+                .first()
+                .copied(),
+            None => None,
+        };
+        let spec = seed::SeedUsers {
+            count: args.count,
+            prefix: args.prefix.trim().to_owned(),
+            group: role.group_name().to_owned(),
+            branch_id,
+            password: args.password.clone(),
+        };
+        let outcome = seed::seed_users(&mut tx, &spec, max_users).await?;
+        tx.commit().await?;
+        let last = format!("{}{:04}", spec.prefix, spec.count);
+        println!(
+            "seeded {} user(s) {}0001..{last} ({}) in {} in {:.2?}; {} already existed; password {}",
+            outcome.created,
+            spec.prefix,
+            spec.group,
+            args.tenant,
+            started.elapsed(),
+            outcome.skipped,
+            args.password
+        );
+        anyhow::Ok(())
+    }
+    .await;
+    db.close().await?;
+    result
 }

@@ -105,6 +105,45 @@ pub enum Command {
     /// Manage platform administrators (they manage tenants through `/api/platform/`).
     #[command(subcommand)]
     PlatformAdmin(PlatformAdminCommand),
+    /// Bulk test data (benchmarks, demos).
+    #[command(subcommand)]
+    Seed(SeedCommand),
+}
+
+/// `seed` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SeedCommand {
+    /// Create many users at once, all with one password: `<prefix>0001`, `<prefix>0002`, …
+    /// (existing usernames are skipped; refused if the tenant's max_users would be exceeded).
+    Users(SeedUsersArgs),
+}
+
+/// Options of `seed users`.
+#[derive(Debug, Clone, Args)]
+pub struct SeedUsersArgs {
+    /// The tenant's slug.
+    #[arg(long, env = "LEOPARD_SEED_TENANT")]
+    pub tenant: String,
+    /// How many users.
+    #[arg(long, env = "LEOPARD_SEED_COUNT", default_value_t = 1000)]
+    pub count: i32,
+    /// Role: SUPER_ADMIN, REGION_MANAGER, BRANCH_ADMIN or CONSULTANT.
+    #[arg(long, env = "LEOPARD_SEED_ROLE", default_value = "CONSULTANT")]
+    pub role: String,
+    /// Name of a branch every user joins.
+    #[arg(long, env = "LEOPARD_SEED_BRANCH")]
+    pub branch: Option<String>,
+    /// Username prefix.
+    #[arg(long, env = "LEOPARD_SEED_PREFIX", default_value = "user")]
+    pub prefix: String,
+    /// The shared password (checked against the password policy).
+    #[arg(
+        long,
+        env = "LEOPARD_SEED_PASSWORD",
+        default_value = "Leopard-Demo-2026",
+        hide_env_values = true
+    )]
+    pub password: String,
 }
 
 /// `user` subcommands.

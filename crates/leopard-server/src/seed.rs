@@ -98,3 +98,122 @@ pub async fn ids_by_name(
     }
     Ok(ids)
 }
+
+/// What [`seed_users`] creates.
+#[derive(Debug, Clone)]
+pub struct SeedUsers {
+    /// How many users (numbered `1..=count`).
+    pub count: i32,
+    /// Username prefix: users are `<prefix>0001`, `<prefix>0002`, … (at least four digits).
+    pub prefix: String,
+    /// The group (role) name every user joins.
+    pub group: String,
+    /// The branch every user joins, if any.
+    pub branch_id: Option<i64>,
+    /// The shared password in clear (checked against the policy, hashed once).
+    pub password: String,
+}
+
+/// What [`seed_users`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeedOutcome {
+    /// Users inserted now.
+    pub created: u64,
+    /// Users of the series that already existed and were left alone.
+    pub skipped: u64,
+}
+
+/// Inserts `spec.count` users in bulk: one hash of the shared password, one
+/// `INSERT … SELECT … FROM generate_series` (usernames already taken are skipped), then the
+/// group and optional branch memberships of the new rows. Refuses, before inserting anything,
+/// when the tenant's `max_users` active users would be exceeded.
+pub async fn seed_users(
+    conn: &mut PgConnection,
+    spec: &SeedUsers,
+    max_users: i32,
+) -> Result<SeedOutcome, ApiError> {
+    if spec.count < 1 {
+        return Err(ApiError::BadRequest("--count must be at least 1".into()));
+    }
+    let sample = format!("{}{:04}", spec.prefix, spec.count);
+    identity::validate_username(&sample)
+        .map_err(|e| ApiError::BadRequest(format!("--prefix: {e}")))?;
+    if let Err(messages) = leopard_http::password::validate_policy(
+        &spec.password,
+        &sample,
+        &format!("{sample}@example.com"),
+    ) {
+        return Err(ApiError::BadRequest(format!(
+            "--password: {}",
+            messages.join(" ")
+        )));
+    }
+    let groups = identity::group_ids(conn, std::slice::from_ref(&spec.group)).await?;
+    identity::ensure_exist(conn, "branches", "branch", spec.branch_id.as_slice()).await?;
+    // Same lock as single creations, so a concurrent create cannot take the last seats.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':users'))")
+        .execute(&mut *conn)
+        .await?;
+    let (active, existing): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM users WHERE is_active),
+                (SELECT count(*) FROM users u
+                   JOIN generate_series(1, $2) AS n
+                     ON lower(u.username) = lower($1 || lpad(n::text, greatest(4, length(n::text)), '0')))",
+    )
+    .bind(&spec.prefix)
+    .bind(spec.count)
+    .fetch_one(&mut *conn)
+    .await?;
+    let wanted = i64::from(spec.count) - existing;
+    if active + wanted > i64::from(max_users) {
+        return Err(ApiError::Forbidden(format!(
+            "Seeding {wanted} user(s) would exceed this tenant's limit of {max_users} active users \
+             ({active} active now). Raise max_users first, e.g. \
+             `UPDATE public.leopard_tenants SET max_users = {} WHERE slug = '<slug>'` \
+             or PATCH /api/platform/tenants/<slug>/ with {{\"max_users\": {}}}.",
+            active + wanted,
+            active + wanted
+        )));
+    }
+    let hash = identity::hash_password(spec.password.clone()).await?;
+    let created: Vec<i64> = sqlx::query_scalar(
+        "INSERT INTO users (password, username, first_name, last_name, email, is_active)
+         SELECT $1, $2 || lpad(n::text, greatest(4, length(n::text)), '0'), 'Seed', 'User ' || lpad(n::text, greatest(4, length(n::text)), '0'),
+                lower($2 || lpad(n::text, greatest(4, length(n::text)), '0')) || '@example.com', true
+           FROM generate_series(1, $3) AS n
+         ON CONFLICT ((lower(username))) DO NOTHING
+         RETURNING id",
+    )
+    .bind(&hash)
+    .bind(&spec.prefix)
+    .bind(spec.count)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(identity::user_conflict)?;
+    sqlx::query(
+        "INSERT INTO user_groups (user_id, group_id)
+         SELECT u, g FROM unnest($1::bigint[]) AS u, unnest($2::bigint[]) AS g
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&created)
+    .bind(&groups)
+    .execute(&mut *conn)
+    .await?;
+    if let Some(branch) = spec.branch_id {
+        sqlx::query(
+            "INSERT INTO user_branches (user_id, branch_id)
+             SELECT u, $2 FROM unnest($1::bigint[]) AS u ON CONFLICT DO NOTHING",
+        )
+        .bind(&created)
+        .bind(branch)
+        .execute(&mut *conn)
+        .await?;
+    }
+    let created = created.len() as u64;
+    Ok(SeedOutcome {
+        created,
+        skipped: u64::try_from(spec.count)
+            .unwrap_or(0)
+            .saturating_sub(created),
+    })
+}

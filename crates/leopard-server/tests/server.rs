@@ -372,3 +372,120 @@ async fn the_cli_creates_a_tenant_with_its_first_super_admin_and_then_users_by_b
         }
     }
 }
+
+#[tokio::test]
+async fn the_cli_seeds_users_in_bulk_within_max_users_and_they_can_log_in() {
+    let db = TestDatabase::new().await.expect("database");
+    let (ok, out) = leopard(
+        &db,
+        &[
+            "tenant",
+            "create",
+            "--slug",
+            "acme",
+            "--name",
+            "Acme Corp",
+            "--max-users",
+            "20",
+        ],
+    );
+    assert!(ok, "{out}");
+    sqlx::query("INSERT INTO tenant_acme.branches (name) VALUES ('Head Office')")
+        .execute(db.pool())
+        .await
+        .expect("branch");
+    let count = |sql: &'static str| {
+        let pool = db.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&pool)
+                .await
+                .expect("count")
+        }
+    };
+
+    let (ok, out) = leopard(&db, &["seed", "users", "--tenant", "acme", "--count", "21"]);
+    assert!(!ok, "more users than max_users is refused: {out}");
+    assert!(
+        out.contains("max_users"),
+        "the error says what to raise: {out}"
+    );
+    assert_eq!(count("SELECT count(*) FROM tenant_acme.users").await, 0);
+
+    let seed = [
+        "seed",
+        "users",
+        "--tenant",
+        "acme",
+        "--count",
+        "12",
+        "--branch",
+        "head office",
+        "--prefix",
+        "agent",
+    ];
+    let (ok, out) = leopard(&db, &seed);
+    assert!(ok, "{out}");
+    assert!(out.contains("seeded 12 user(s)"), "{out}");
+    let (ok, out) = leopard(&db, &seed);
+    assert!(ok, "seeding again skips the existing usernames: {out}");
+    assert!(out.contains("seeded 0 user(s)"), "{out}");
+    assert_eq!(
+        count("SELECT count(*) FROM tenant_acme.users WHERE username LIKE 'agent%'").await,
+        12
+    );
+    assert_eq!(
+        count(
+            "SELECT count(*) FROM tenant_acme.user_groups ug
+               JOIN tenant_acme.groups g ON g.id = ug.group_id WHERE g.name = 'CONSULTANT'"
+        )
+        .await,
+        12
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM tenant_acme.user_branches").await,
+        12
+    );
+
+    let registry = TenantRegistry::load(db.pool().clone(), ResolveConfig::default())
+        .await
+        .expect("registry");
+    let app = test_router(&db, registry);
+    let request = Request::post("/api/token/")
+        .header("host", "acme.localhost")
+        .header("content-type", "application/json")
+        .body(Body::from(
+            serde_json::json!({"username": "agent0007", "password": "Leopard-Demo-2026"})
+                .to_string(),
+        ))
+        .expect("request");
+    let response = app.clone().oneshot(request).await.expect("infallible");
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    let tokens: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
+    let request = Request::get("/api/v1/users/profile/")
+        .header("host", "acme.localhost")
+        .header(
+            "authorization",
+            format!("Bearer {}", tokens["access"].as_str().expect("access")),
+        )
+        .body(Body::empty())
+        .expect("request");
+    let response = app.clone().oneshot(request).await.expect("infallible");
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    let profile: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
+    assert_eq!(profile["username"], "agent0007");
+    assert_eq!(profile["email"], "agent0007@example.com");
+    assert_eq!(profile["primary_group"], "CONSULTANT");
+    assert_eq!(profile["branches_data"][0]["name"], "Head Office");
+}
