@@ -257,7 +257,7 @@ fn scoped_where(
         ResourceKind::User,
         &ScopeColumns {
             branch: "s.branch_id",
-            owners: &["u.id"],
+            owners: &["s.user_id"],
         },
         *n,
     );
@@ -265,11 +265,14 @@ fn scoped_where(
     push_predicate(args, &predicate)?;
     clauses.push(match predicate.sql.as_str() {
         "TRUE" | "FALSE" => predicate.sql.clone(),
+        // One (user, branch) row per live membership plus one (user, NULL) row per user: a
+        // user is in scope when any of its rows passes, exactly like `may_touch`. Written as a
+        // semi-join so PostgreSQL hashes it once instead of probing per user.
         sql => format!(
-            "EXISTS (SELECT 1 FROM (SELECT ub.branch_id FROM user_branches ub
-                        JOIN branches sb ON sb.id = ub.branch_id AND sb.deleted_at IS NULL
-                       WHERE ub.user_id = u.id
-                      UNION ALL SELECT NULL::bigint) AS s WHERE {sql})"
+            "u.id IN (SELECT s.user_id FROM (
+                 SELECT ub.user_id, ub.branch_id FROM user_branches ub
+                   JOIN branches sb ON sb.id = ub.branch_id AND sb.deleted_at IS NULL
+                 UNION ALL SELECT su.id, NULL::bigint FROM users su) AS s WHERE {sql})"
         ),
     });
     let mut param = |n: &mut usize, clause: &str| {
