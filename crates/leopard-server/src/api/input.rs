@@ -246,3 +246,54 @@ pub(crate) fn client_address(extensions: &Extensions) -> String {
 /// A stored hash that never verifies, so an unknown username costs as much as a wrong password.
 pub(crate) const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$\
     ZG9lc25vdG1hdHRlcmRvZXNub3RtYXR0ZXJkb2VzbjA";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dummy_hash_never_verifies_and_costs_what_a_real_hash_costs() {
+        assert!(!leopard_http::password::verify("anything", DUMMY_HASH).is_valid());
+        let real = leopard_http::password::hash("anything").expect("hash");
+        let params = |h: &str| h.split('$').take(4).collect::<Vec<_>>().join("$");
+        assert_eq!(
+            params(DUMMY_HASH),
+            params(&real),
+            "same algorithm and cost parameters"
+        );
+        let segments: Vec<&str> = DUMMY_HASH.split('$').collect();
+        assert_eq!(segments.len(), 6, "a complete PHC string: {DUMMY_HASH}");
+        assert_eq!(
+            segments[5].len(),
+            43,
+            "a 32-byte hash, so argon2 runs in full"
+        );
+    }
+
+    #[test]
+    fn credentials_must_be_non_blank_strings() {
+        let body = serde_json::json!({"username": " ", "password": 5});
+        assert!(matches!(
+            credential(&body, "username"),
+            Err(ApiError::Validation(_))
+        ));
+        assert!(matches!(
+            credential(&body, "password"),
+            Err(ApiError::Validation(_))
+        ));
+        assert!(matches!(
+            credential(&body, "refresh"),
+            Err(ApiError::Validation(_))
+        ));
+        let body = serde_json::json!({"password": " keep spaces "});
+        assert_eq!(
+            credential(&body, "password").ok().as_deref(),
+            Some(" keep spaces ")
+        );
+    }
+
+    #[test]
+    fn contains_patterns_escape_like_wildcards() {
+        assert_eq!(contains_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
+    }
+}

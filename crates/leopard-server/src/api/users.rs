@@ -28,7 +28,7 @@ use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::{PgConnection, Row};
 
 use super::groups::display_name;
-use super::input::{boolean, id_list, object, required_text, FieldErrors};
+use super::input::{boolean, contains_pattern, id_list, object, required_text, FieldErrors};
 use super::{push_arg, push_predicate, require, route, truthy, Access, ApiRoute};
 use crate::app::AppState;
 use crate::identity::{self, NewUser};
@@ -251,28 +251,40 @@ fn scoped_where(
     n: &mut usize,
 ) -> Result<String, ApiError> {
     let mut clauses = Vec::new();
-    let predicate = filter(
+    // A user is in scope when one of its live branches passes the policy, or it passes with no
+    // branch (ownership: the user itself) — exactly `may_touch`. The predicate is rendered
+    // twice over the same parameters: once on a membership row's branch (without owners, so
+    // PostgreSQL can hash the sub-select), once on no branch with the user's id as owner.
+    let by_branch = filter(
         principal,
         action,
         ResourceKind::User,
         &ScopeColumns {
-            branch: "s.branch_id",
-            owners: &["s.user_id"],
+            branch: "ub.branch_id",
+            owners: &[],
         },
         *n,
     );
-    *n += predicate.params.len();
-    push_predicate(args, &predicate)?;
-    clauses.push(match predicate.sql.as_str() {
-        "TRUE" | "FALSE" => predicate.sql.clone(),
-        // One (user, branch) row per live membership plus one (user, NULL) row per user: a
-        // user is in scope when any of its rows passes, exactly like `may_touch`. Written as a
-        // semi-join so PostgreSQL hashes it once instead of probing per user.
-        sql => format!(
-            "u.id IN (SELECT s.user_id FROM (
-                 SELECT ub.user_id, ub.branch_id FROM user_branches ub
-                   JOIN branches sb ON sb.id = ub.branch_id AND sb.deleted_at IS NULL
-                 UNION ALL SELECT su.id, NULL::bigint FROM users su) AS s WHERE {sql})"
+    let by_owner = filter(
+        principal,
+        action,
+        ResourceKind::User,
+        &ScopeColumns {
+            branch: "NULL::bigint",
+            owners: &["u.id"],
+        },
+        *n,
+    );
+    debug_assert!(by_owner.params.starts_with(&by_branch.params));
+    *n += by_owner.params.len();
+    push_predicate(args, &by_owner)?;
+    clauses.push(match (by_branch.sql.as_str(), by_owner.sql.as_str()) {
+        ("TRUE", _) | (_, "TRUE") => "TRUE".to_owned(),
+        ("FALSE", owner) => owner.to_owned(),
+        (branch, owner) => format!(
+            "(EXISTS (SELECT 1 FROM user_branches ub
+                        JOIN branches sb ON sb.id = ub.branch_id AND sb.deleted_at IS NULL
+                       WHERE ub.user_id = u.id AND {branch}) OR {owner})"
         ),
     });
     let mut param = |n: &mut usize, clause: &str| {
@@ -280,14 +292,14 @@ fn scoped_where(
         *n += 1;
     };
     if let Some(search) = filters.search.as_deref().filter(|s| !s.trim().is_empty()) {
-        push_arg(args, format!("%{}%", like_escape(search.trim())))?;
+        push_arg(args, contains_pattern(search.trim()))?;
         param(
             n,
             "(u.first_name ILIKE $? OR u.last_name ILIKE $? OR u.email ILIKE $? OR u.username ILIKE $?)",
         );
     }
     if let Some(email) = filters.email.as_deref().filter(|s| !s.trim().is_empty()) {
-        push_arg(args, format!("%{}%", like_escape(email.trim())))?;
+        push_arg(args, contains_pattern(email.trim()))?;
         param(n, "u.email ILIKE $?");
     }
     let active = filters.is_active.as_deref().map(truthy).or(default_active);
@@ -320,13 +332,6 @@ fn scoped_where(
         );
     }
     Ok(clauses.join(" AND "))
-}
-
-/// Escapes `%`, `_` and `\` for a `LIKE` pattern.
-pub fn like_escape(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
 }
 
 /// One page of users `principal` may view, with the total.
@@ -883,10 +888,5 @@ mod tests {
         assert_eq!(primary_group(&groups).as_deref(), Some("BRANCH_ADMIN"));
         assert_eq!(primary_group(&["team".to_owned()]).as_deref(), Some("team"));
         assert_eq!(primary_group(&[]), None);
-    }
-
-    #[test]
-    fn like_patterns_escape_wildcards() {
-        assert_eq!(like_escape("50%_a\\b"), "50\\%\\_a\\\\b");
     }
 }
