@@ -489,3 +489,42 @@ async fn the_cli_seeds_users_in_bulk_within_max_users_and_they_can_log_in() {
     assert_eq!(profile["primary_group"], "CONSULTANT");
     assert_eq!(profile["branches_data"][0]["name"], "Head Office");
 }
+
+#[tokio::test]
+async fn production_mode_refuses_to_start_without_a_jwt_secret_and_rejects_a_short_one() {
+    let db = TestDatabase::new().await.expect("database");
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let dir = data_dir.path().to_str().expect("utf-8 path");
+    let (ok, out) = leopard(
+        &db,
+        &[
+            "serve",
+            "--mode",
+            "production",
+            "--bind",
+            "127.0.0.1:0",
+            "--data-dir",
+            dir,
+        ],
+    );
+    assert!(!ok, "{out}");
+    assert!(out.contains("LEOPARD_JWT_SECRET"), "{out}");
+    assert!(
+        !data_dir.path().join("jwt-secret").exists(),
+        "production never generates a secret"
+    );
+    let (ok, out) = leopard(
+        &db,
+        &[
+            "serve",
+            "--jwt-secret",
+            "too-short",
+            "--bind",
+            "127.0.0.1:0",
+            "--data-dir",
+            dir,
+        ],
+    );
+    assert!(!ok, "{out}");
+    assert!(out.contains("at least 32 bytes"), "{out}");
+}
