@@ -20,7 +20,7 @@ use leopard_tenancy::TenantContext;
 use serde_json::Value;
 use sqlx::PgConnection;
 
-use super::input::{client_address, credential, DUMMY_HASH};
+use super::input::{client_address, credential, issue_recorded_pair, RefreshLedger, DUMMY_HASH};
 use super::{route, Access, ApiRoute};
 use crate::app::AppState;
 use crate::identity::{self, LoginUser};
@@ -113,22 +113,15 @@ async fn issue(
         email: user.email.clone(),
         groups: user.groups.clone(),
     };
-    let now = unix_now();
-    let pair = auth
-        .keys()
-        .issue_pair(&input, now, auth.access_ttl(), auth.refresh_ttl())?;
-    let refresh = auth.keys().decode(&pair.refresh, TokenType::Refresh, now)?;
-    sqlx::query(
-        "INSERT INTO refresh_tokens (jti, user_id, issued_at, expires_at)
-         VALUES ($1, $2, to_timestamp($3), to_timestamp($4))",
+    issue_recorded_pair(
+        auth.keys(),
+        &input,
+        (auth.access_ttl(), auth.refresh_ttl()),
+        conn,
+        RefreshLedger::Tenant,
+        user.id,
     )
-    .bind(&refresh.jti)
-    .bind(user.id)
-    .bind(refresh.iat as f64)
-    .bind(refresh.exp as f64)
-    .execute(&mut *conn)
-    .await?;
-    Ok(pair)
+    .await
 }
 
 /// `POST /api/token/refresh/`.

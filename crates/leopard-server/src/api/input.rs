@@ -4,12 +4,16 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use http::Extensions;
+use leopard_http::auth::unix_now;
+use leopard_http::jwt::{ClaimsInput, JwtKeys, TokenPair, TokenType};
 use leopard_http::pagination::query_pairs;
 use leopard_http::ApiError;
 use serde_json::{Map, Value};
+use sqlx::PgConnection;
 
 /// A timestamp column rendered as RFC 3339 in UTC with microseconds, like the original.
 macro_rules! rfc3339 {
@@ -241,6 +245,49 @@ pub(crate) fn client_address(extensions: &Extensions) -> String {
     extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
+}
+
+/// Where a refresh token's ledger row goes: the tenant's `refresh_tokens` (owner: a user) or
+/// the public `leopard_platform_refresh_tokens` (owner: a platform admin).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RefreshLedger {
+    /// `refresh_tokens (jti, user_id, …)` in the tenant schema.
+    Tenant,
+    /// `public.leopard_platform_refresh_tokens (jti, admin_id, …)`.
+    Platform,
+}
+
+/// Issues an access/refresh pair for `input` and records the refresh token in `ledger` (owner
+/// `owner_id`), so that refresh can consume it exactly once.
+pub(crate) async fn issue_recorded_pair(
+    keys: &JwtKeys,
+    input: &ClaimsInput,
+    (access_ttl, refresh_ttl): (Duration, Duration),
+    conn: &mut PgConnection,
+    ledger: RefreshLedger,
+    owner_id: i64,
+) -> Result<TokenPair, ApiError> {
+    let now = unix_now();
+    let pair = keys.issue_pair(input, now, access_ttl, refresh_ttl)?;
+    let refresh = keys.decode(&pair.refresh, TokenType::Refresh, now)?;
+    let sql = match ledger {
+        RefreshLedger::Tenant => {
+            "INSERT INTO refresh_tokens (jti, user_id, issued_at, expires_at)
+             VALUES ($1, $2, to_timestamp($3), to_timestamp($4))"
+        }
+        RefreshLedger::Platform => {
+            "INSERT INTO public.leopard_platform_refresh_tokens (jti, admin_id, issued_at, expires_at)
+             VALUES ($1, $2, to_timestamp($3), to_timestamp($4))"
+        }
+    };
+    sqlx::query(sql)
+        .bind(&refresh.jti)
+        .bind(owner_id)
+        .bind(refresh.iat as f64)
+        .bind(refresh.exp as f64)
+        .execute(&mut *conn)
+        .await?;
+    Ok(pair)
 }
 
 /// A stored hash that never verifies, so an unknown username costs as much as a wrong password.

@@ -32,7 +32,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sqlx::{PgConnection, Row};
 
-use crate::api::input::{client_address, credential, DUMMY_HASH};
+use crate::api::input::{
+    client_address, credential, issue_recorded_pair, RefreshLedger, DUMMY_HASH,
+};
 use crate::api::{route, truthy, Access, ApiRoute};
 use crate::app::AppState;
 use crate::identity::{self, NewUser};
@@ -281,27 +283,15 @@ async fn issue(
         email: admin.email.clone(),
         groups: vec![PLATFORM_GROUP.to_owned()],
     };
-    let now = unix_now();
-    let pair = state.platform_keys.issue_pair(
+    issue_recorded_pair(
+        &state.platform_keys,
         &input,
-        now,
-        state.auth.access_ttl(),
-        state.auth.refresh_ttl(),
-    )?;
-    let refresh = state
-        .platform_keys
-        .decode(&pair.refresh, TokenType::Refresh, now)?;
-    sqlx::query(
-        "INSERT INTO public.leopard_platform_refresh_tokens (jti, admin_id, issued_at, expires_at)
-         VALUES ($1, $2, to_timestamp($3), to_timestamp($4))",
+        (state.auth.access_ttl(), state.auth.refresh_ttl()),
+        conn,
+        RefreshLedger::Platform,
+        admin.id,
     )
-    .bind(&refresh.jti)
-    .bind(admin.id)
-    .bind(refresh.iat as f64)
-    .bind(refresh.exp as f64)
-    .execute(&mut *conn)
-    .await?;
-    Ok(pair)
+    .await
 }
 
 /// `POST /api/platform/token/`.
