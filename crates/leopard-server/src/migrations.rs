@@ -41,6 +41,7 @@ pub const SHARED: &[Migration] = &[
         "platform_refresh_tokens",
         include_str!("../migrations/shared/0002_platform_refresh_tokens.sql"),
     ),
+    Migration::new(3, "events", leopard_events::MIGRATION),
 ];
 
 /// The server's migration set.

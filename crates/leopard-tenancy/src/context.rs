@@ -60,7 +60,10 @@ impl TenantContext {
     /// Dropping the returned [`TenantTx`] without [`TenantTx::commit`] rolls it back.
     pub async fn begin(&self) -> Result<TenantTx, TenancyError> {
         let tx = self.pool.begin_with(self.begin_sql.to_string()).await?;
-        Ok(TenantTx { tx })
+        Ok(TenantTx {
+            tx,
+            tenant: Arc::clone(&self.tenant),
+        })
     }
 }
 
@@ -77,9 +80,15 @@ pub(crate) fn begin_statement(schema: &leopard_core::SchemaName) -> String {
 #[derive(Debug)]
 pub struct TenantTx {
     tx: Transaction<'static, Postgres>,
+    tenant: Arc<TenantInfo>,
 }
 
 impl TenantTx {
+    /// The tenant this transaction is scoped to.
+    pub fn tenant(&self) -> &TenantInfo {
+        &self.tenant
+    }
+
     /// Commits the transaction.
     pub async fn commit(self) -> Result<(), TenancyError> {
         self.tx.commit().await?;

@@ -1,0 +1,118 @@
+//! Shared set-up of the event-bus tests: a private database with the bus's tables, tenants with
+//! a `handled` table for handler side effects, a registry, and helpers to record events and
+//! wait for conditions (polling the database, never asserting on time).
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use leopard_core::TenantSlug;
+use leopard_events::{Backoff, EventBus, HandlerRegistry, NewEvent, WorkerConfig};
+use leopard_tenancy::testing::TestTenancy;
+use leopard_tenancy::{Migration, MigrationSet, NewTenant, ResolveConfig, TenantRegistry};
+
+/// The tenant migration of the tests: a table handlers write into.
+pub const HANDLED: Migration = Migration::new(
+    1,
+    "handled",
+    "CREATE TABLE handled (id bigserial PRIMARY KEY, handler text NOT NULL,
+                           event_id uuid NOT NULL, event_type text NOT NULL)",
+);
+
+/// A database with the bus's tables and `slugs` provisioned.
+pub struct Bed {
+    /// Database, migrator, provisioner.
+    pub tenancy: TestTenancy,
+    /// Registry over the tenants.
+    pub registry: Arc<TenantRegistry>,
+}
+
+impl Bed {
+    /// Provisions `slugs`.
+    pub async fn new(slugs: &[&str]) -> Self {
+        let set = MigrationSet::new(
+            vec![Migration::new(1, "events", leopard_events::MIGRATION)],
+            vec![HANDLED],
+        )
+        .expect("set");
+        let tenancy = TestTenancy::new(set, 20).await.expect("database");
+        for slug in slugs {
+            tenancy
+                .provisioner
+                .create(NewTenant::new(
+                    TenantSlug::parse(slug).expect("slug"),
+                    *slug,
+                ))
+                .await
+                .expect("tenant");
+        }
+        let registry = TenantRegistry::load(tenancy.db.pool().clone(), ResolveConfig::default())
+            .await
+            .expect("registry");
+        Self { tenancy, registry }
+    }
+
+    /// A bus with `handlers` and fast test timings (backoff unit 20 ms, exponent 2, no jitter).
+    pub fn bus(
+        &self,
+        handlers: HandlerRegistry,
+        adjust: impl FnOnce(&mut WorkerConfig),
+    ) -> Arc<EventBus> {
+        let mut config = WorkerConfig {
+            workers: 2,
+            poll_interval: Duration::from_millis(50),
+            backoff: Backoff {
+                unit: Duration::from_millis(20),
+                exponent: 2,
+                jitter: 0.0,
+                cap: Duration::from_secs(2),
+            },
+            ..WorkerConfig::default()
+        };
+        adjust(&mut config);
+        Arc::new(EventBus::new(
+            self.tenancy.db.pool().clone(),
+            Arc::clone(&self.registry),
+            handlers,
+            config,
+        ))
+    }
+
+    /// Records `events` in one transaction of `slug` and commits (or rolls back).
+    pub async fn record(&self, slug: &str, events: Vec<NewEvent>, commit: bool) {
+        let ctx = self.registry.context_for(slug).expect("tenant");
+        let mut tx = ctx.begin().await.expect("tx");
+        leopard_events::record_all(&mut tx, events)
+            .await
+            .expect("record");
+        if commit {
+            tx.commit().await.expect("commit");
+        } else {
+            tx.rollback().await.expect("rollback");
+        }
+    }
+
+    /// `SELECT count(*)` of `sql` on the pool.
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(self.tenancy.db.pool())
+            .await
+            .expect("count")
+    }
+
+    /// Waits (up to 30 s) until `sql` counts `expected`.
+    pub async fn wait_for(&self, sql: &str, expected: i64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let got = self.count(sql).await;
+            if got == expected {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {sql} = {expected} (last {got})"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
