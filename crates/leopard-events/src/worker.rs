@@ -544,17 +544,18 @@ enum Outcome {
 }
 
 /// Runs a transactional handler: its work and its success row commit together.
+///
+/// The success row is written first: if another worker runs the same handler for the same
+/// event at the same time (its lease expired and the event was taken over), this insert waits
+/// for that transaction and, once it committed, finds the row and skips the handler — so the
+/// handler's effects happen exactly once.
 async fn run_transactional(
     handler: &dyn EventHandler,
     tenant: &TenantContext,
     event: &Event,
 ) -> Result<(), String> {
     let mut tx = tenant.begin().await.map_err(|e| e.to_string())?;
-    {
-        let mut ctx = HandlerContext::new(tenant, Some(&mut tx));
-        guarded(handler.handle(&mut ctx, event)).await?;
-    }
-    sqlx::query(
+    let fresh = sqlx::query(
         "INSERT INTO public.leopard_event_handler_results (event_id, handler) VALUES ($1, $2)
          ON CONFLICT DO NOTHING",
     )
@@ -562,7 +563,17 @@ async fn run_transactional(
     .bind(handler.name())
     .execute(&mut *tx)
     .await
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string())?
+    .rows_affected()
+        > 0;
+    if !fresh {
+        // Already done by a run that committed.
+        return tx.rollback().await.map_err(|e| e.to_string());
+    }
+    {
+        let mut ctx = HandlerContext::new(tenant, Some(&mut tx));
+        guarded(handler.handle(&mut ctx, event)).await?;
+    }
     tx.commit().await.map_err(|e| e.to_string())
 }
 
