@@ -545,10 +545,11 @@ enum Outcome {
 
 /// Runs a transactional handler: its work and its success row commit together.
 ///
-/// The success row is written first: if another worker runs the same handler for the same
-/// event at the same time (its lease expired and the event was taken over), this insert waits
-/// for that transaction and, once it committed, finds the row and skips the handler — so the
-/// handler's effects happen exactly once.
+/// The success row is written first, so the handler's effects happen exactly once even when
+/// its lease expires mid-run: the row's foreign key locks the event (`KEY SHARE`), so no other
+/// worker can claim it (`FOR UPDATE SKIP LOCKED` skips it) while this transaction is open; and
+/// a run that gets here anyway waits on this row and, once it is committed, skips the handler.
+/// (Written after the handler, a takeover could run the handler a second time.)
 async fn run_transactional(
     handler: &dyn EventHandler,
     tenant: &TenantContext,
