@@ -544,17 +544,19 @@ enum Outcome {
 }
 
 /// Runs a transactional handler: its work and its success row commit together.
+///
+/// The success row is written first, so the handler's effects happen exactly once even when
+/// its lease expires mid-run: the row's foreign key locks the event (`KEY SHARE`), so no other
+/// worker can claim it (`FOR UPDATE SKIP LOCKED` skips it) while this transaction is open; and
+/// a run that gets here anyway waits on this row and, once it is committed, skips the handler.
+/// (Written after the handler, a takeover could run the handler a second time.)
 async fn run_transactional(
     handler: &dyn EventHandler,
     tenant: &TenantContext,
     event: &Event,
 ) -> Result<(), String> {
     let mut tx = tenant.begin().await.map_err(|e| e.to_string())?;
-    {
-        let mut ctx = HandlerContext::new(tenant, Some(&mut tx));
-        guarded(handler.handle(&mut ctx, event)).await?;
-    }
-    sqlx::query(
+    let fresh = sqlx::query(
         "INSERT INTO public.leopard_event_handler_results (event_id, handler) VALUES ($1, $2)
          ON CONFLICT DO NOTHING",
     )
@@ -562,7 +564,17 @@ async fn run_transactional(
     .bind(handler.name())
     .execute(&mut *tx)
     .await
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string())?
+    .rows_affected()
+        > 0;
+    if !fresh {
+        // Already done by a run that committed.
+        return tx.rollback().await.map_err(|e| e.to_string());
+    }
+    {
+        let mut ctx = HandlerContext::new(tenant, Some(&mut tx));
+        guarded(handler.handle(&mut ctx, event)).await?;
+    }
     tx.commit().await.map_err(|e| e.to_string())
 }
 

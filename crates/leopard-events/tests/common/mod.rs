@@ -52,6 +52,45 @@ impl Bed {
         Self { tenancy, registry }
     }
 
+    /// Provisions `n` tenants `t0001`, `t0002`, … eight at a time (each provisioning is its own
+    /// transaction), for scale tests.
+    pub async fn with_tenants(n: usize) -> Self {
+        use futures::StreamExt as _;
+        let tenancy = TestTenancy::new(Self::set(), 20).await.expect("database");
+        let provisioner = &tenancy.provisioner;
+        futures::stream::iter((1..=n).map(|i| format!("t{i:04}")))
+            .map(|slug| async move {
+                provisioner
+                    .create(NewTenant::new(
+                        TenantSlug::parse(&slug).expect("slug"),
+                        slug.as_str(),
+                    ))
+                    .await
+                    .expect("tenant");
+            })
+            .buffer_unordered(8)
+            .collect::<Vec<()>>()
+            .await;
+        let registry = TenantRegistry::load(tenancy.db.pool().clone(), ResolveConfig::default())
+            .await
+            .expect("registry");
+        Self { tenancy, registry }
+    }
+
+    /// The migration set of the tests: the bus's tables, and [`HANDLED`] in every tenant.
+    pub fn set() -> MigrationSet {
+        MigrationSet::new(
+            vec![Migration::new(1, "events", leopard_events::MIGRATION)],
+            vec![HANDLED],
+        )
+        .expect("set")
+    }
+
+    /// The registry id of tenant `slug`.
+    pub fn tenant_id(&self, slug: &str) -> i64 {
+        self.registry.resolve_slug(slug).expect("tenant").id.0
+    }
+
     /// A bus with `handlers` and fast test timings (backoff unit 20 ms, exponent 2, no jitter).
     pub fn bus(
         &self,
@@ -98,6 +137,25 @@ impl Bed {
             .fetch_one(self.tenancy.db.pool())
             .await
             .expect("count")
+    }
+
+    /// Waits (up to 60 s) until the boolean query `sql` is true.
+    pub async fn wait_until(&self, sql: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let yes: bool = sqlx::query_scalar(sql)
+                .fetch_one(self.tenancy.db.pool())
+                .await
+                .expect("condition");
+            if yes {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {sql}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Waits (up to 30 s) until `sql` counts `expected`.
