@@ -245,3 +245,48 @@ fn valid_name(handler: &dyn EventHandler) -> Result<&'static str, EventsError> {
     }
     Ok(name)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Named(&'static str);
+
+    #[async_trait]
+    impl EventHandler for Named {
+        fn name(&self) -> &'static str {
+            self.0
+        }
+        fn event_types(&self) -> &'static [&'static str] {
+            &["*"]
+        }
+        async fn handle(
+            &self,
+            _ctx: &mut HandlerContext<'_>,
+            _event: &Event,
+        ) -> Result<(), crate::HandlerError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn with_keeps_the_registry_sorted_and_refuses_a_duplicate_or_empty_name() {
+        let registry = HandlerRegistry::from_handlers([
+            (Box::new(Named("a")) as Box<dyn EventHandler>, "t"),
+            (Box::new(Named("c")), "t"),
+        ])
+        .and_then(|r| r.with(Box::new(Named("b")), "u"))
+        .expect("registry");
+        let names: Vec<_> = registry.describe().iter().map(|h| h.name).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        assert_eq!(registry.describe()[1].crate_name, "u");
+        assert!(matches!(
+            registry.clone().with(Box::new(Named("c")), "u"),
+            Err(EventsError::DuplicateHandler(name)) if name == "c"
+        ));
+        assert!(matches!(
+            registry.with(Box::new(Named("")), "u"),
+            Err(EventsError::Invalid { .. })
+        ));
+    }
+}

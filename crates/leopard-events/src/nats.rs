@@ -344,7 +344,11 @@ impl EventHandler for NatsRelay {
         false
     }
 
-    async fn handle(&self, _ctx: &mut HandlerContext<'_>, event: &Event) -> Result<(), HandlerError> {
+    async fn handle(
+        &self,
+        _ctx: &mut HandlerContext<'_>,
+        event: &Event,
+    ) -> Result<(), HandlerError> {
         self.publish(event).await
     }
 }
@@ -623,7 +627,10 @@ impl Inner {
     /// transaction committed on success.
     async fn run_handlers(&self, event: &Event) -> Result<(), String> {
         let Some(info) = self.tenants.resolve_slug(&event.tenant_slug) else {
-            return Err(format!("tenant {:?} is not in the registry", event.tenant_slug));
+            return Err(format!(
+                "tenant {:?} is not in the registry",
+                event.tenant_slug
+            ));
         };
         let tenant = self.tenants.context(info);
         let done = self
@@ -782,7 +789,10 @@ mod tests {
     #[test]
     fn the_subject_is_prefix_tenant_and_event_type_tokens() {
         assert_eq!(
-            subject("leopard.events", &event("acme", "Client.assigned_to.UPDATE")),
+            subject(
+                "leopard.events",
+                &event("acme", "Client.assigned_to.UPDATE")
+            ),
             "leopard.events.acme.Client.assigned_to.UPDATE"
         );
         assert_eq!(

@@ -40,7 +40,9 @@ impl Server {
             .unwrap_or_default();
         on_path
             .into_iter()
-            .chain(["/usr/sbin", "/usr/bin", "/usr/local/bin", "/usr/local/sbin"].map(PathBuf::from))
+            .chain(
+                ["/usr/sbin", "/usr/bin", "/usr/local/bin", "/usr/local/sbin"].map(PathBuf::from),
+            )
             .map(|dir| dir.join("nats-server"))
             .find(|p| p.is_file())
             .expect("nats-server is not installed (apt-get install nats-server)")
@@ -69,7 +71,14 @@ impl Server {
     /// Starts the process (same command line every time) and waits until it accepts clients.
     async fn spawn(&mut self) {
         let child = Command::new(&self.binary)
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
             .arg(self.dir.path().join("store"))
             .arg("-l")
             .arg(self.dir.path().join("nats.log"))
@@ -111,12 +120,6 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-
-    /// Restarts the server; its JetStream store (streams, consumers, dedupe state) survives.
-    async fn restart(&mut self) {
-        self.stop().await;
-        self.spawn().await;
-    }
 }
 
 impl Drop for Server {
@@ -142,7 +145,11 @@ impl EventHandler for Count {
     fn transactional(&self) -> bool {
         false
     }
-    async fn handle(&self, ctx: &mut HandlerContext<'_>, event: &Event) -> Result<(), HandlerError> {
+    async fn handle(
+        &self,
+        ctx: &mut HandlerContext<'_>,
+        event: &Event,
+    ) -> Result<(), HandlerError> {
         if ctx.tenant().tenant().slug.as_str() != event.tenant_slug {
             return Err(HandlerError::new("the context's tenant is not the event's"));
         }
@@ -326,15 +333,16 @@ async fn every_committed_event_reaches_the_nats_consumer_exactly_once_and_a_roll
     .expect("count");
     assert_eq!(rolled_back, 0);
     assert_eq!(counts.len(), 200);
-    let per_tenant: i64 = sqlx::query_scalar(
-        "SELECT count(DISTINCT tenant_slug) FROM public.leopard_events",
-    )
-    .fetch_one(bed.tenancy.db.pool())
-    .await
-    .expect("tenants");
+    let per_tenant: i64 =
+        sqlx::query_scalar("SELECT count(DISTINCT tenant_slug) FROM public.leopard_events")
+            .fetch_one(bed.tenancy.db.pool())
+            .await
+            .expect("tenants");
     assert_eq!(per_tenant, 2);
     assert_eq!(
-        relay_stats.published.load(std::sync::atomic::Ordering::Relaxed),
+        relay_stats
+            .published
+            .load(std::sync::atomic::Ordering::Relaxed),
         200
     );
 
@@ -378,12 +386,24 @@ async fn events_committed_before_during_and_after_a_nats_restart_are_delivered_e
                 let slug = if batch % 2 == 0 { "acme" } else { "globex" };
                 bed.record(slug, client_events(slug, batch, 5), true).await;
                 waker.wake();
-                tokio::time::sleep(Duration::from_millis(40)).await;
+                tokio::time::sleep(Duration::from_millis(150)).await;
             }
         })
     };
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    server.restart().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.stop().await;
+    let at_stop = bed
+        .count("SELECT count(*) FROM public.leopard_events")
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let at_start = bed
+        .count("SELECT count(*) FROM public.leopard_events")
+        .await;
+    assert!(
+        at_start > at_stop && at_stop < 200,
+        "events were committed while the server was down ({at_stop} → {at_start})"
+    );
+    server.spawn().await;
     writer.await.expect("writer");
 
     pipeline.settle(200).await;
@@ -396,13 +416,27 @@ async fn events_committed_before_during_and_after_a_nats_restart_are_delivered_e
     eprintln!(
         "relay: published {} duplicates {} failed {}; consumer: delivered {} duplicates {} \
          nacked {} ack failures {}",
-        relay_stats.published.load(std::sync::atomic::Ordering::Relaxed),
-        relay_stats.duplicates.load(std::sync::atomic::Ordering::Relaxed),
-        relay_stats.failed.load(std::sync::atomic::Ordering::Relaxed),
-        consumer_stats.delivered.load(std::sync::atomic::Ordering::Relaxed),
-        consumer_stats.duplicates.load(std::sync::atomic::Ordering::Relaxed),
-        consumer_stats.nacked.load(std::sync::atomic::Ordering::Relaxed),
-        consumer_stats.ack_failures.load(std::sync::atomic::Ordering::Relaxed),
+        relay_stats
+            .published
+            .load(std::sync::atomic::Ordering::Relaxed),
+        relay_stats
+            .duplicates
+            .load(std::sync::atomic::Ordering::Relaxed),
+        relay_stats
+            .failed
+            .load(std::sync::atomic::Ordering::Relaxed),
+        consumer_stats
+            .delivered
+            .load(std::sync::atomic::Ordering::Relaxed),
+        consumer_stats
+            .duplicates
+            .load(std::sync::atomic::Ordering::Relaxed),
+        consumer_stats
+            .nacked
+            .load(std::sync::atomic::Ordering::Relaxed),
+        consumer_stats
+            .ack_failures
+            .load(std::sync::atomic::Ordering::Relaxed),
     );
 
     consuming.shutdown().await;
