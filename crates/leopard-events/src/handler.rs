@@ -167,13 +167,7 @@ impl HandlerRegistry {
     ) -> Result<Self, EventsError> {
         let mut by_name = BTreeMap::new();
         for (handler, crate_name) in handlers {
-            let name = handler.name();
-            if name.is_empty() || name.len() > 200 {
-                return Err(EventsError::Invalid {
-                    what: "handler name",
-                    value: name.to_owned(),
-                });
-            }
+            let name = valid_name(handler.as_ref())?;
             if by_name
                 .insert(name, (Arc::<dyn EventHandler>::from(handler), crate_name))
                 .is_some()
@@ -184,6 +178,24 @@ impl HandlerRegistry {
         Ok(Self {
             handlers: by_name.into_values().collect(),
         })
+    }
+
+    /// The same registry plus `handler` (one that cannot be built by [`crate::register_handler!`],
+    /// e.g. because it needs a connection), kept in name order; refuses a duplicate name.
+    pub fn with(
+        mut self,
+        handler: Box<dyn EventHandler>,
+        crate_name: &'static str,
+    ) -> Result<Self, EventsError> {
+        let name = valid_name(handler.as_ref())?;
+        match self.handlers.binary_search_by(|(h, _)| h.name().cmp(name)) {
+            Ok(_) => Err(EventsError::DuplicateHandler(name.to_owned())),
+            Err(at) => {
+                self.handlers
+                    .insert(at, (Arc::<dyn EventHandler>::from(handler), crate_name));
+                Ok(self)
+            }
+        }
     }
 
     /// How many handlers there are.
@@ -219,5 +231,62 @@ impl HandlerRegistry {
                 crate_name,
             })
             .collect()
+    }
+}
+
+/// The handler's name if it is acceptable (1 to 200 bytes).
+fn valid_name(handler: &dyn EventHandler) -> Result<&'static str, EventsError> {
+    let name = handler.name();
+    if name.is_empty() || name.len() > 200 {
+        return Err(EventsError::Invalid {
+            what: "handler name",
+            value: name.to_owned(),
+        });
+    }
+    Ok(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Named(&'static str);
+
+    #[async_trait]
+    impl EventHandler for Named {
+        fn name(&self) -> &'static str {
+            self.0
+        }
+        fn event_types(&self) -> &'static [&'static str] {
+            &["*"]
+        }
+        async fn handle(
+            &self,
+            _ctx: &mut HandlerContext<'_>,
+            _event: &Event,
+        ) -> Result<(), crate::HandlerError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn with_keeps_the_registry_sorted_and_refuses_a_duplicate_or_empty_name() {
+        let registry = HandlerRegistry::from_handlers([
+            (Box::new(Named("a")) as Box<dyn EventHandler>, "t"),
+            (Box::new(Named("c")), "t"),
+        ])
+        .and_then(|r| r.with(Box::new(Named("b")), "u"))
+        .expect("registry");
+        let names: Vec<_> = registry.describe().iter().map(|h| h.name).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        assert_eq!(registry.describe()[1].crate_name, "u");
+        assert!(matches!(
+            registry.clone().with(Box::new(Named("c")), "u"),
+            Err(EventsError::DuplicateHandler(name)) if name == "c"
+        ));
+        assert!(matches!(
+            registry.with(Box::new(Named("")), "u"),
+            Err(EventsError::Invalid { .. })
+        ));
     }
 }

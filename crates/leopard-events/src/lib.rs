@@ -17,6 +17,8 @@ pub mod control;
 mod error;
 mod event;
 mod handler;
+#[cfg(feature = "nats")]
+pub mod nats;
 mod record;
 mod worker;
 
