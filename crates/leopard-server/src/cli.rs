@@ -15,8 +15,8 @@ use leopard_events::{control, EventBus, WorkerConfig};
 
 use crate::config::{
     AuthArgs, Cli, Command, DomainCommand, EventsCommand, GlobalArgs, MigrateArgs, Mode,
-    SeedCommand,
-    SeedUsersArgs, ServeArgs, TenantCommand, TenantCreateArgs, UserCommand, UserCreateArgs,
+    SeedCommand, SeedUsersArgs, ServeArgs, TenantCommand, TenantCreateArgs, UserCommand,
+    UserCreateArgs,
 };
 use crate::db::Database;
 use crate::identity::{self, NewUser};
@@ -625,10 +625,7 @@ fn print_handlers() -> anyhow::Result<()> {
 }
 
 /// The registry id of tenant `slug` (`None` for `None`).
-async fn tenant_id(
-    provisioner: &Provisioner,
-    slug: Option<&str>,
-) -> anyhow::Result<Option<i64>> {
+async fn tenant_id(provisioner: &Provisioner, slug: Option<&str>) -> anyhow::Result<Option<i64>> {
     match slug {
         Some(slug) => Ok(Some(provisioner.get(&TenantSlug::parse(slug)?).await?.id.0)),
         None => Ok(None),

@@ -41,7 +41,10 @@ async fn client_created_events_are_counted_once_each_and_other_events_are_ignore
     let tenancy = TestTenancy::new(set, 10).await.expect("database");
     tenancy
         .provisioner
-        .create(NewTenant::new(TenantSlug::parse("acme").expect("slug"), "Acme"))
+        .create(NewTenant::new(
+            TenantSlug::parse("acme").expect("slug"),
+            "Acme",
+        ))
         .await
         .expect("tenant");
     let registry = TenantRegistry::load(tenancy.db.pool().clone(), ResolveConfig::default())

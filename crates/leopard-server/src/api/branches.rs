@@ -32,11 +32,11 @@ use serde_json::{Map, Value};
 use sqlx::postgres::PgArguments;
 use sqlx::PgConnection;
 
+use super::events;
 use super::input::{
     contains_pattern, list_params, name_field, object, param, path_id, rfc3339, text,
     unique_conflict, FieldErrors, Patch,
 };
-use super::events;
 use super::{push_arg, push_predicate, require, route, truthy, Access, ApiRoute};
 use crate::app::AppState;
 

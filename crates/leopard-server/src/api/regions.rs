@@ -22,11 +22,11 @@ use serde_json::Value;
 use sqlx::postgres::PgArguments;
 use sqlx::PgConnection;
 
+use super::events;
 use super::input::{
     contains_pattern, list_params, name_field, object, param, path_id, rfc3339, text,
     unique_conflict, FieldErrors, Patch,
 };
-use super::events;
 use super::{push_arg, push_predicate, require, route, Access, ApiRoute};
 use crate::app::AppState;
 

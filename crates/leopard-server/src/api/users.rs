@@ -31,8 +31,8 @@ use serde_json::Value;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::{PgConnection, Row};
 
-use super::groups::display_name;
 use super::events;
+use super::groups::display_name;
 use super::input::{boolean, contains_pattern, id_list, object, required_text, FieldErrors};
 use super::{push_arg, push_predicate, require, route, truthy, Access, ApiRoute};
 use crate::app::AppState;
