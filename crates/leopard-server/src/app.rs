@@ -8,6 +8,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use leopard_events::Waker;
 use leopard_http::jwt::JwtKeys;
 use leopard_http::{ApiError, Authenticator, Tenant, Throttle};
 use leopard_tenancy::provision::Provisioner;
@@ -42,6 +43,9 @@ pub struct AppConfig {
     pub login_attempts_per_address: u32,
     /// Login-throttling window.
     pub login_window: Duration,
+    /// Wakes the event bus's workers after a commit that recorded events (the default wakes
+    /// nobody: workers still find the events by polling).
+    pub waker: Waker,
 }
 
 impl AppConfig {
@@ -63,6 +67,7 @@ impl AppConfig {
             login_attempts_per_user: 5,
             login_attempts_per_address: 50,
             login_window: Duration::from_secs(15 * 60),
+            waker: Waker::default(),
         }
     }
 }
@@ -91,6 +96,9 @@ pub struct AppState {
     pub(crate) registry: Arc<TenantRegistry>,
     /// Tenant management for the platform API.
     pub(crate) provisioner: Arc<Provisioner>,
+    /// Wakes the event workers after commits that recorded events
+    /// (`leopard_events::commit(tx, &state.waker)`).
+    pub(crate) waker: Waker,
 }
 
 impl FromRef<AppState> for Arc<Authenticator> {
@@ -120,6 +128,7 @@ pub fn router(config: AppConfig) -> Result<Router, ApiError> {
         }),
         registry: Arc::clone(&config.registry),
         provisioner: config.provisioner,
+        waker: config.waker,
     };
     let mut tenancy = TenancyLayer::new(config.registry);
     for path in PUBLIC_PATHS {

@@ -1,5 +1,5 @@
 //! The CLI commands: `serve`, `demo`, `migrate`, `tenant …`, `user …`, `platform-admin …`,
-//! `seed …`.
+//! `seed …`, `events …`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,9 +11,12 @@ use leopard_tenancy::migrate::{MigrateAllOptions, MigrateReport};
 use leopard_tenancy::provision::Provisioner;
 use leopard_tenancy::{Migrator, NewTenant, SubscriptionStatus, TenantRegistry};
 
+use leopard_events::{control, EventBus, WorkerConfig};
+
 use crate::config::{
-    AuthArgs, Cli, Command, DomainCommand, GlobalArgs, MigrateArgs, Mode, SeedCommand,
-    SeedUsersArgs, ServeArgs, TenantCommand, TenantCreateArgs, UserCommand, UserCreateArgs,
+    AuthArgs, Cli, Command, DomainCommand, EventsCommand, GlobalArgs, MigrateArgs, Mode,
+    SeedCommand, SeedUsersArgs, ServeArgs, TenantCommand, TenantCreateArgs, UserCommand,
+    UserCreateArgs,
 };
 use crate::db::Database;
 use crate::identity::{self, NewUser};
@@ -33,6 +36,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(UserCommand::Create(args)) => user_create(&cli.global, &args).await,
         Command::PlatformAdmin(cmd) => platform_admin(&cli.global, cmd).await,
         Command::Seed(SeedCommand::Users(args)) => seed_users(&cli.global, &args).await,
+        Command::Events(cmd) => events(&cli.global, cmd).await,
     }
 }
 
@@ -89,10 +93,25 @@ async fn serve_on(
     } else if migrator.pending_anywhere().await? {
         tracing::warn!("some tenant schemas have pending migrations: run `leopard migrate --all`");
     }
+    // Duplicate handler names refuse to start.
+    let handlers = crate::handlers::registry()?;
     let registry = TenantRegistry::load(db.pool.clone(), global.resolve_config()).await?;
     let _refresh = registry
         .start_refresh(Duration::from_secs(args.registry_reload_secs.max(1)))
         .await?;
+    let bus = Arc::new(EventBus::new(
+        db.pool.clone(),
+        Arc::clone(&registry),
+        handlers,
+        worker_config(args),
+    ));
+    let waker = bus.waker();
+    let running = Arc::clone(&bus).start().await?;
+    tracing::info!(
+        handlers = bus.handlers().len(),
+        workers = args.event_workers.max(1),
+        "event bus started"
+    );
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("binding {}", args.bind))?;
@@ -114,15 +133,29 @@ async fn serve_on(
     config.login_attempts_per_user = args.auth.login_attempts_per_user;
     config.login_attempts_per_address = args.auth.login_attempts_per_address;
     config.login_window = Duration::from_secs(args.auth.login_window_secs.max(1));
+    config.waker = waker;
     let router = app::router(config)?;
-    axum::serve(
+    let served = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    .await;
+    // In-flight batches finish before the pool closes.
+    running.shutdown().await;
+    served?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The event workers' settings from `serve`'s flags.
+fn worker_config(args: &ServeArgs) -> WorkerConfig {
+    WorkerConfig {
+        workers: args.event_workers.max(1),
+        poll_interval: Duration::from_millis(args.event_poll_ms.max(10)),
+        max_attempts: args.event_max_attempts.max(1),
+        ..WorkerConfig::default()
+    }
 }
 
 /// The token secret: configured, or (dev mode only) generated once into
@@ -559,4 +592,169 @@ async fn seed_users(global: &GlobalArgs, args: &SeedUsersArgs) -> anyhow::Result
     .await;
     db.close().await?;
     result
+}
+
+async fn events(global: &GlobalArgs, cmd: EventsCommand) -> anyhow::Result<()> {
+    if matches!(cmd, EventsCommand::Handlers) {
+        print_handlers()?;
+        return Ok(());
+    }
+    let db = Database::open(global, 2).await?;
+    let result = events_on(global, &db, cmd).await;
+    db.close().await?;
+    result
+}
+
+fn print_handlers() -> anyhow::Result<()> {
+    let handlers = crate::handlers::registry()?.describe();
+    println!(
+        "{:<32} {:<14} {:<24} EVENT TYPES",
+        "NAME", "TRANSACTIONAL", "CRATE"
+    );
+    for h in &handlers {
+        println!(
+            "{:<32} {:<14} {:<24} {}",
+            h.name,
+            if h.transactional { "yes" } else { "no" },
+            h.crate_name,
+            h.event_types.join(", ")
+        );
+    }
+    println!("{} handler(s)", handlers.len());
+    Ok(())
+}
+
+/// The registry id of tenant `slug` (`None` for `None`).
+async fn tenant_id(provisioner: &Provisioner, slug: Option<&str>) -> anyhow::Result<Option<i64>> {
+    match slug {
+        Some(slug) => Ok(Some(provisioner.get(&TenantSlug::parse(slug)?).await?.id.0)),
+        None => Ok(None),
+    }
+}
+
+fn days(n: u64) -> Duration {
+    Duration::from_secs(n.saturating_mul(24 * 3600))
+}
+
+async fn events_on(global: &GlobalArgs, db: &Database, cmd: EventsCommand) -> anyhow::Result<()> {
+    let set = migrations::set();
+    Migrator::new(db.pool.clone(), Arc::clone(&set))
+        .migrate_shared()
+        .await?;
+    let provisioner = Provisioner::new(db.pool.clone(), set, global.resolve_config());
+    let pool = &db.pool;
+    match cmd {
+        EventsCommand::Status => print_status(pool, &provisioner).await?,
+        EventsCommand::Pause { tenant, reason } => {
+            let id = tenant_id(&provisioner, tenant.as_deref()).await?;
+            control::pause(pool, id, reason.as_deref()).await?;
+            match tenant {
+                Some(slug) => println!("paused event processing for tenant {slug}"),
+                None => println!("paused event processing globally"),
+            }
+        }
+        EventsCommand::Resume { tenant } => {
+            let id = tenant_id(&provisioner, tenant.as_deref()).await?;
+            let lifted = control::resume(pool, id).await?;
+            let what = tenant.map_or_else(|| "globally".to_owned(), |s| format!("for tenant {s}"));
+            if lifted {
+                println!("resumed event processing {what}");
+            } else {
+                println!("event processing was not paused {what}");
+            }
+        }
+        EventsCommand::Retry { id, failed, tenant } => {
+            if failed {
+                let tenant_id = tenant_id(&provisioner, tenant.as_deref()).await?;
+                let n = control::retry_failed(pool, tenant_id).await?;
+                println!("{n} failed event(s) made pending again");
+            } else if let Some(id) = id {
+                let uuid = uuid::Uuid::parse_str(id.trim())
+                    .with_context(|| format!("invalid event id {id:?}"))?;
+                if control::retry(pool, uuid).await? {
+                    println!("event {uuid} made pending again");
+                } else {
+                    println!("event {uuid} has not failed; nothing to retry");
+                }
+            } else {
+                bail!("give an event id or --failed");
+            }
+        }
+        EventsCommand::Prune {
+            completed_days,
+            failed_days,
+        } => {
+            let (completed, failed) = control::prune(
+                pool,
+                control::Retention {
+                    completed: days(completed_days),
+                    failed: days(failed_days),
+                },
+            )
+            .await?;
+            println!(
+                "pruned {completed} completed (older than {completed_days} days) and {failed} failed (older than {failed_days} days) event(s)"
+            );
+        }
+        EventsCommand::Handlers => print_handlers()?,
+    }
+    Ok(())
+}
+
+async fn print_status(pool: &sqlx::PgPool, provisioner: &Provisioner) -> anyhow::Result<()> {
+    let pauses = control::pauses(pool).await?;
+    match pauses.iter().find(|p| p.tenant_id.is_none()) {
+        Some(p) => println!(
+            "global: PAUSED since {}{}",
+            p.paused_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            p.reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        ),
+        None => println!("global: running"),
+    }
+    let mut rows = control::status(pool).await?;
+    // Paused tenants without events are listed too.
+    let slugs: std::collections::HashMap<i64, String> = provisioner
+        .list()
+        .await?
+        .into_iter()
+        .map(|t| (t.id.0, t.slug.to_string()))
+        .collect();
+    for p in pauses.iter().filter_map(|p| p.tenant_id) {
+        if !rows.iter().any(|r| r.tenant_id == p) {
+            rows.push(control::TenantStatus {
+                tenant_id: p,
+                tenant_slug: slugs.get(&p).cloned().unwrap_or_else(|| format!("#{p}")),
+                pending: 0,
+                running: 0,
+                completed: 0,
+                failed: 0,
+                oldest_pending: None,
+                paused: true,
+            });
+        }
+    }
+    println!(
+        "{:<20} {:>9} {:>9} {:>10} {:>8} {:>14} PAUSED",
+        "TENANT", "PENDING", "RUNNING", "COMPLETED", "FAILED", "OLDEST PENDING"
+    );
+    for r in &rows {
+        println!(
+            "{:<20} {:>9} {:>9} {:>10} {:>8} {:>14} {}",
+            r.tenant_slug,
+            r.pending,
+            r.running,
+            r.completed,
+            r.failed,
+            r.oldest_pending
+                .map_or_else(|| "-".to_owned(), |d| format!("{:.1}s", d.as_secs_f64())),
+            if r.paused { "yes" } else { "no" }
+        );
+    }
+    if rows.is_empty() {
+        println!("(no events)");
+    }
+    Ok(())
 }

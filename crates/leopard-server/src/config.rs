@@ -108,6 +108,55 @@ pub enum Command {
     /// Bulk test data (benchmarks, demos).
     #[command(subcommand)]
     Seed(SeedCommand),
+    /// Operate the event bus: status, pause/resume, retry, prune, handlers.
+    #[command(subcommand)]
+    Events(EventsCommand),
+}
+
+/// `events` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Event counts per tenant (pending, running, completed, failed), the oldest pending
+    /// event's age, and pauses.
+    Status,
+    /// Pause processing globally, or for one tenant with --tenant.
+    Pause {
+        /// The tenant's slug (omit for the global pause).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Why (shown by `events status`).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Resume processing globally, or for one tenant with --tenant.
+    Resume {
+        /// The tenant's slug (omit for the global pause).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Make a failed event pending again (by id), or every failed event with --failed.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["id", "failed"])))]
+    Retry {
+        /// The event's id (a UUID).
+        id: Option<String>,
+        /// Retry every failed event (of --tenant, or of all tenants).
+        #[arg(long, conflicts_with = "id")]
+        failed: bool,
+        /// With --failed: only this tenant's events.
+        #[arg(long, requires = "failed")]
+        tenant: Option<String>,
+    },
+    /// Delete finished events older than the retention periods.
+    Prune {
+        /// Keep completed events this many days.
+        #[arg(long, default_value_t = 7)]
+        completed_days: u64,
+        /// Keep failed events this many days.
+        #[arg(long, default_value_t = 30)]
+        failed_days: u64,
+    },
+    /// List the registered event handlers.
+    Handlers,
 }
 
 /// `seed` subcommands.
@@ -197,6 +246,15 @@ pub struct ServeArgs {
     /// Seconds between full registry reloads (changes also arrive by LISTEN/NOTIFY).
     #[arg(long, env = "LEOPARD_REGISTRY_RELOAD_SECS", default_value_t = 30)]
     pub registry_reload_secs: u64,
+    /// Concurrent event-bus workers.
+    #[arg(long, env = "LEOPARD_EVENT_WORKERS", default_value_t = 4)]
+    pub event_workers: usize,
+    /// Event-bus poll interval in milliseconds, when no commit wakes the workers.
+    #[arg(long, env = "LEOPARD_EVENT_POLL_MS", default_value_t = 500)]
+    pub event_poll_ms: u64,
+    /// Attempts before an event is marked failed.
+    #[arg(long, env = "LEOPARD_EVENT_MAX_ATTEMPTS", default_value_t = 25)]
+    pub event_max_attempts: u32,
     /// Token and login settings.
     #[command(flatten)]
     pub auth: AuthArgs,

@@ -6,6 +6,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod handlers;
 pub mod identity;
 pub mod migrations;
 pub mod seed;

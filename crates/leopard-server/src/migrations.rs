@@ -27,6 +27,11 @@ pub const TENANT: &[Migration] = &[
         "identity_seed",
         include_str!("../migrations/tenant/0003_identity_seed.sql"),
     ),
+    Migration::new(
+        4,
+        "audit_log",
+        include_str!("../migrations/tenant/0004_audit_log.sql"),
+    ),
 ];
 
 /// Shared migrations of the server (the public schema), after the registry's own.
@@ -150,7 +155,7 @@ mod tests {
     #[test]
     fn the_embedded_sets_are_well_formed() {
         assert!(MigrationSet::new(SHARED.to_vec(), TENANT.to_vec()).is_ok());
-        assert_eq!(set().latest_tenant_version(), 3);
+        assert_eq!(set().latest_tenant_version(), 4);
     }
 
     #[test]

@@ -11,10 +11,14 @@
 //! PUT and PATCH are both merge-patch: an absent field is unchanged, `null` clears a nullable
 //! field (`region_id`; a text field becomes empty), and `region_id: 0` also clears the region
 //! for old clients.
+//!
+//! Writes record `Branch.CREATE`, `Branch.UPDATE` (+ `Branch.<field>.UPDATE` per changed
+//! field), `Branch.DELETE` (soft delete) and, on restore, `Branch.UPDATE` with changed field
+//! `deleted_at`, in their own transaction.
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, RawQuery};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, patch, post, put};
 use axum::Json;
@@ -28,11 +32,13 @@ use serde_json::{Map, Value};
 use sqlx::postgres::PgArguments;
 use sqlx::PgConnection;
 
+use super::events;
 use super::input::{
     contains_pattern, list_params, name_field, object, param, path_id, rfc3339, text,
     unique_conflict, FieldErrors, Patch,
 };
 use super::{push_arg, push_predicate, require, route, truthy, Access, ApiRoute};
+use crate::app::AppState;
 
 /// The branch routes.
 pub fn routes() -> Vec<ApiRoute> {
@@ -142,6 +148,14 @@ const SCOPE_COLUMNS: ScopeColumns<'static> = ScopeColumns {
 const NOT_FOUND: &str = "Branch not found";
 const DUPLICATE: &str = "Branch with this name already exists.";
 const NAME_INDEX: &str = "branches_name_ci_live";
+
+/// The entity name of branch events.
+const ENTITY: &str = "Branch";
+
+/// The fields whose changes are recorded as `Branch.<field>.UPDATE`.
+const TRACKED: &[&str] = &[
+    "name", "region", "phone", "website", "street", "suburb", "state", "postcode", "country",
+];
 
 fn not_found() -> ApiError {
     ApiError::NotFound(NOT_FOUND.into())
@@ -286,6 +300,7 @@ async fn options(auth: AuthUser) -> Result<Json<Vec<BranchOption>>, ApiError> {
 
 /// `POST /api/v1/branches/`.
 async fn create(
+    State(state): State<AppState>,
     auth: AuthUser,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<(StatusCode, Json<BranchOutput>), ApiError> {
@@ -310,7 +325,9 @@ async fn create(
     let out = fetch_branch(&mut tx, id, false)
         .await?
         .ok_or_else(not_found)?;
-    tx.commit().await?;
+    let event = events::created(ENTITY, id, events::state(&out)?, auth.user_id.get());
+    events::record(&mut tx, vec![event]).await?;
+    events::commit(tx, &state.waker).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -329,6 +346,7 @@ async fn retrieve(auth: AuthUser, Path(raw): Path<String>) -> Result<Json<Branch
 
 /// `PUT`/`PATCH /api/v1/branches/{id}/`.
 async fn update(
+    State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,
     JsonBody(body): JsonBody<Value>,
@@ -354,41 +372,95 @@ async fn update(
             return Err(ApiError::permission_denied());
         }
     }
+    let before = fetch_branch(&mut tx, id, true)
+        .await?
+        .ok_or_else(not_found)?;
     update_branch(&mut tx, id, &input, new_region, auth.user_id.get()).await?;
     let out = fetch_branch(&mut tx, id, false)
         .await?
         .ok_or_else(not_found)?;
-    tx.commit().await?;
+    let changes = events::updated(
+        ENTITY,
+        id,
+        &events::state(&before)?,
+        &events::state(&out)?,
+        TRACKED,
+        auth.user_id.get(),
+    );
+    events::record(&mut tx, changes).await?;
+    events::commit(tx, &state.waker).await?;
     Ok(Json(out))
 }
 
 /// `DELETE /api/v1/branches/{id}/`: soft delete.
-async fn destroy(auth: AuthUser, Path(raw): Path<String>) -> Result<StatusCode, ApiError> {
+async fn destroy(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(raw): Path<String>,
+) -> Result<StatusCode, ApiError> {
     require(&auth.principal, Action::Delete, ResourceKind::Branch)?;
     let id = path_id(&raw).ok_or_else(not_found)?;
     in_scope(&auth, Action::Delete, id)?;
     let mut tx = auth.tenant.begin().await?;
+    if lock_live_branch(&mut tx, id).await?.is_none() {
+        return Err(not_found());
+    }
+    let before = fetch_branch(&mut tx, id, true)
+        .await?
+        .ok_or_else(not_found)?;
     if !set_deleted(&mut tx, id, true, auth.user_id.get()).await? {
         return Err(not_found());
     }
-    tx.commit().await?;
+    let event = events::deleted(ENTITY, id, events::state(&before)?, auth.user_id.get());
+    events::record(&mut tx, vec![event]).await?;
+    events::commit(tx, &state.waker).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /api/v1/branches/{id}/restore/`: undoes a soft delete.
-async fn restore(auth: AuthUser, Path(raw): Path<String>) -> Result<Json<BranchOutput>, ApiError> {
+async fn restore(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(raw): Path<String>,
+) -> Result<Json<BranchOutput>, ApiError> {
     require(&auth.principal, Action::Change, ResourceKind::Branch)?;
     let id = path_id(&raw).ok_or_else(not_found)?;
     in_scope(&auth, Action::Change, id)?;
     let mut tx = auth.tenant.begin().await?;
+    let Some(deleted_at) = lock_deleted_branch(&mut tx, id).await? else {
+        return Err(not_found());
+    };
+    let before = fetch_branch(&mut tx, id, false)
+        .await?
+        .ok_or_else(not_found)?;
     if !set_deleted(&mut tx, id, false, auth.user_id.get()).await? {
         return Err(not_found());
     }
     let out = fetch_branch(&mut tx, id, false)
         .await?
         .ok_or_else(not_found)?;
-    tx.commit().await?;
+    let event = events::updated_fields(
+        ENTITY,
+        id,
+        with_deleted_at(events::state(&before)?, Some(deleted_at)),
+        with_deleted_at(events::state(&out)?, None),
+        &["deleted_at"],
+        auth.user_id.get(),
+    );
+    events::record(&mut tx, vec![event]).await?;
+    events::commit(tx, &state.waker).await?;
     Ok(Json(out))
+}
+
+/// A branch's event state with its `deleted_at` (RFC 3339, or `null` when live).
+fn with_deleted_at(mut state: Value, deleted_at: Option<String>) -> Value {
+    if let Value::Object(map) = &mut state {
+        map.insert(
+            "deleted_at".into(),
+            deleted_at.map_or(Value::Null, Value::String),
+        );
+    }
+    state
 }
 
 // ----- data --------------------------------------------------------------------------------
@@ -525,6 +597,19 @@ async fn lock_live_branch(
     Ok(sqlx::query_scalar(
         "SELECT region_id FROM branches WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
     )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// Locks a soft-deleted branch and returns when it was deleted (RFC 3339); `None` when there
+/// is no such soft-deleted branch.
+async fn lock_deleted_branch(conn: &mut PgConnection, id: i64) -> Result<Option<String>, ApiError> {
+    Ok(sqlx::query_scalar(concat!(
+        "SELECT ",
+        rfc3339!("deleted_at"),
+        " FROM branches WHERE id = $1 AND deleted_at IS NOT NULL FOR UPDATE"
+    ))
     .bind(id)
     .fetch_optional(&mut *conn)
     .await?)

@@ -17,6 +17,7 @@ use crate::app::AppState;
 
 pub mod auth;
 pub mod branches;
+pub(crate) mod events;
 pub mod groups;
 pub(crate) mod input;
 pub mod permissions;

@@ -4,10 +4,13 @@
 //! (`add_region`, `change_region`, `delete_region`) and tenant scope. A write out of scope on an
 //! existing region answers 404 like a missing one. Names are unique case-insensitively. Delete
 //! is a hard delete, refused while live branches reference the region.
+//!
+//! Writes record `Region.CREATE`, `Region.UPDATE` (+ `Region.<field>.UPDATE` for `name` and
+//! `description`) and `Region.DELETE` in their own transaction.
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, RawQuery};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, patch, post, put};
 use axum::Json;
@@ -19,11 +22,13 @@ use serde_json::Value;
 use sqlx::postgres::PgArguments;
 use sqlx::PgConnection;
 
+use super::events;
 use super::input::{
     contains_pattern, list_params, name_field, object, param, path_id, rfc3339, text,
     unique_conflict, FieldErrors, Patch,
 };
 use super::{push_arg, push_predicate, require, route, Access, ApiRoute};
+use crate::app::AppState;
 
 /// The region routes.
 pub fn routes() -> Vec<ApiRoute> {
@@ -75,6 +80,12 @@ const REGION_SELECT: &str = concat!(
 
 const NOT_FOUND: &str = "Region not found";
 
+/// The entity name of region events.
+const ENTITY: &str = "Region";
+
+/// The fields whose changes are recorded as `Region.<field>.UPDATE`.
+const TRACKED: &[&str] = &["name", "description"];
+
 fn not_found() -> ApiError {
     ApiError::NotFound(NOT_FOUND.into())
 }
@@ -97,6 +108,7 @@ async fn list(
 
 /// `POST /api/v1/regions/`.
 async fn create(
+    State(state): State<AppState>,
     auth: AuthUser,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<(StatusCode, Json<RegionOutput>), ApiError> {
@@ -117,7 +129,9 @@ async fn create(
     let mut tx = auth.tenant.begin().await?;
     let id = insert_region(&mut tx, &name, &description).await?;
     let out = fetch_region(&mut tx, id).await?.ok_or_else(not_found)?;
-    tx.commit().await?;
+    let event = events::created(ENTITY, id, events::state(&out)?, auth.user_id.get());
+    events::record(&mut tx, vec![event]).await?;
+    events::commit(tx, &state.waker).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -134,6 +148,7 @@ async fn retrieve(auth: AuthUser, Path(raw): Path<String>) -> Result<Json<Region
 
 /// `PUT`/`PATCH /api/v1/regions/{id}/`: partial (merge-patch) semantics for both.
 async fn update(
+    State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,
     JsonBody(body): JsonBody<Value>,
@@ -151,16 +166,34 @@ async fn update(
     };
     errors.finish()?;
     let mut tx = auth.tenant.begin().await?;
+    // Locked first, so the recorded previous state is the one this update replaces.
+    if lock_region_branches(&mut tx, id).await?.is_none() {
+        return Err(not_found());
+    }
+    let before = fetch_region(&mut tx, id).await?.ok_or_else(not_found)?;
     if !update_region(&mut tx, id, name.as_deref(), description.as_deref()).await? {
         return Err(not_found());
     }
     let out = fetch_region(&mut tx, id).await?.ok_or_else(not_found)?;
-    tx.commit().await?;
+    let changes = events::updated(
+        ENTITY,
+        id,
+        &events::state(&before)?,
+        &events::state(&out)?,
+        TRACKED,
+        auth.user_id.get(),
+    );
+    events::record(&mut tx, changes).await?;
+    events::commit(tx, &state.waker).await?;
     Ok(Json(out))
 }
 
 /// `DELETE /api/v1/regions/{id}/`: hard delete, refused while live branches reference it.
-async fn destroy(auth: AuthUser, Path(raw): Path<String>) -> Result<StatusCode, ApiError> {
+async fn destroy(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(raw): Path<String>,
+) -> Result<StatusCode, ApiError> {
     require(&auth.principal, Action::Delete, ResourceKind::Region)?;
     let id = path_id(&raw).ok_or_else(not_found)?;
     in_scope(&auth, Action::Delete)?;
@@ -174,8 +207,11 @@ async fn destroy(auth: AuthUser, Path(raw): Path<String>) -> Result<StatusCode, 
              Reassign or delete the branches first."
         )));
     }
+    let before = fetch_region(&mut tx, id).await?.ok_or_else(not_found)?;
     delete_region(&mut tx, id).await?;
-    tx.commit().await?;
+    let event = events::deleted(ENTITY, id, events::state(&before)?, auth.user_id.get());
+    events::record(&mut tx, vec![event]).await?;
+    events::commit(tx, &state.waker).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

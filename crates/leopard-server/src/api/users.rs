@@ -10,6 +10,10 @@
 //! The hierarchy: an actor grants only roles below its own, assigns only branches and regions
 //! inside its scope, edits only users whose role it could grant, never changes its own role,
 //! assignments, activity or permissions, and never grants a permission it lacks.
+//!
+//! Writes record, in their own transaction, `User.CREATE`; on PATCH `User.UPDATE` plus
+//! `User.<field>.UPDATE` per changed tracked field ([`TRACKED`]); on DELETE (deactivation)
+//! `User.UPDATE` and `User.is_active.UPDATE`.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -27,6 +31,7 @@ use serde_json::Value;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::{PgConnection, Row};
 
+use super::events;
 use super::groups::display_name;
 use super::input::{boolean, contains_pattern, id_list, object, required_text, FieldErrors};
 use super::{push_arg, push_predicate, require, route, truthy, Access, ApiRoute};
@@ -131,6 +136,41 @@ pub struct UserOutput {
     pub date_joined: DateTime<Utc>,
     /// Last successful login.
     pub last_login: Option<DateTime<Utc>>,
+}
+
+/// The entity name of user events.
+const ENTITY: &str = "User";
+
+/// The user fields whose changes are recorded as `User.<field>.UPDATE`.
+pub const TRACKED: &[&str] = &[
+    "email",
+    "first_name",
+    "last_name",
+    "is_active",
+    "groups",
+    "branch_ids",
+    "region_ids",
+];
+
+/// A user's event state: identity, activity, group names and assigned branch and region ids.
+fn user_state(user: &UserOutput) -> Value {
+    serde_json::json!({
+        "id": user.id,
+        "username": user.username,
+        "email": user.email,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "is_active": user.is_active,
+        "groups": user.groups_list,
+        "branch_ids": sorted_ids(&user.branches_data),
+        "region_ids": sorted_ids(&user.regions_data),
+    })
+}
+
+fn sorted_ids(refs: &[NamedRef]) -> Vec<i64> {
+    let mut ids: Vec<i64> = refs.iter().map(|r| r.id).collect();
+    ids.sort_unstable();
+    ids
 }
 
 /// The original's `AssignableUser`.
@@ -578,7 +618,7 @@ fn check_assignments(
 }
 
 async fn create(
-    State(_state): State<AppState>,
+    State(state): State<AppState>,
     auth: AuthUser,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<(StatusCode, Json<UserOutput>), ApiError> {
@@ -629,8 +669,11 @@ async fn create(
     let mut tx = auth.tenant.begin().await?;
     let id = identity::create_user(&mut tx, &new, auth.tenant.tenant().max_users).await?;
     let row = fetch_user(&mut tx, id).await?.ok_or_else(not_found)?;
-    tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(user_output(&row, &auth)?)))
+    let out = user_output(&row, &auth)?;
+    let event = events::created(ENTITY, id, user_state(&out), auth.user_id.get());
+    events::record(&mut tx, vec![event]).await?;
+    events::commit(tx, &state.waker).await?;
+    Ok((StatusCode::CREATED, Json(out)))
 }
 
 /// The hierarchy check for editing user `id` (already known to be in scope): oneself, or a user
@@ -665,6 +708,7 @@ async fn ensure_may_edit(
 }
 
 async fn update(
+    State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<i64>,
     JsonBody(body): JsonBody<Value>,
@@ -714,6 +758,7 @@ async fn update(
     let mut tx = auth.tenant.begin().await?;
     let row = scoped_user(&mut tx, &auth.principal, Action::Change, id).await?;
     ensure_may_edit(&mut tx, &auth.principal, id).await?;
+    let before = user_state(&user_output(&row, &auth)?);
     let was_active: bool = row.try_get("is_active")?;
     if is_active == Some(true) && !was_active {
         identity::ensure_capacity(&mut tx, auth.tenant.tenant().max_users).await?;
@@ -774,8 +819,18 @@ async fn update(
         revoke_refresh_tokens(&mut tx, id).await?;
     }
     let row = fetch_user(&mut tx, id).await?.ok_or_else(not_found)?;
-    tx.commit().await?;
-    Ok(Json(user_output(&row, &auth)?))
+    let out = user_output(&row, &auth)?;
+    let changes = events::updated(
+        ENTITY,
+        id,
+        &before,
+        &user_state(&out),
+        TRACKED,
+        auth.user_id.get(),
+    );
+    events::record(&mut tx, changes).await?;
+    events::commit(tx, &state.waker).await?;
+    Ok(Json(out))
 }
 
 /// Revokes every live refresh token of user `id` (on deactivation).
@@ -790,7 +845,11 @@ pub async fn revoke_refresh_tokens(conn: &mut PgConnection, id: i64) -> Result<(
 }
 
 /// `DELETE /api/v1/users/{id}/`: deactivates the user (rows referencing it stay valid).
-async fn deactivate(auth: AuthUser, Path(id): Path<i64>) -> Result<StatusCode, ApiError> {
+async fn deactivate(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
     require(&auth.principal, Action::Delete, ResourceKind::User)?;
     if id == auth.user_id.get() {
         return Err(ApiError::BadRequest(
@@ -798,14 +857,25 @@ async fn deactivate(auth: AuthUser, Path(id): Path<i64>) -> Result<StatusCode, A
         ));
     }
     let mut tx = auth.tenant.begin().await?;
-    scoped_user(&mut tx, &auth.principal, Action::Delete, id).await?;
+    let row = scoped_user(&mut tx, &auth.principal, Action::Delete, id).await?;
     ensure_may_edit(&mut tx, &auth.principal, id).await?;
+    let before = user_state(&user_output(&row, &auth)?);
     sqlx::query("UPDATE users SET is_active = false WHERE id = $1")
         .bind(id)
         .execute(&mut *tx)
         .await?;
     revoke_refresh_tokens(&mut tx, id).await?;
-    tx.commit().await?;
+    let row = fetch_user(&mut tx, id).await?.ok_or_else(not_found)?;
+    let changes = events::updated(
+        ENTITY,
+        id,
+        &before,
+        &user_state(&user_output(&row, &auth)?),
+        &["is_active"],
+        auth.user_id.get(),
+    );
+    events::record(&mut tx, changes).await?;
+    events::commit(tx, &state.waker).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

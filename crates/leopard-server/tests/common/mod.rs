@@ -98,6 +98,46 @@ impl TestApp {
         }
     }
 
+    /// Like [`TestApp::new`], with an event bus over the program's registered handlers
+    /// (`leopard_server::handlers::registry()`, so `audit.record` included) whose waker the
+    /// router uses. Fast test timings: 2 workers, 50 ms polls. Shut the returned bus down at
+    /// the end of the test.
+    pub async fn with_bus(slugs: &[&str]) -> (Self, leopard_events::Running) {
+        let mut bus = None;
+        let app = Self::with_config(slugs, |config| {
+            let created = Arc::new(leopard_events::EventBus::new(
+                config.pool.clone(),
+                Arc::clone(&config.registry),
+                leopard_server::handlers::registry().expect("no duplicate handlers"),
+                leopard_events::WorkerConfig {
+                    workers: 2,
+                    poll_interval: std::time::Duration::from_millis(50),
+                    ..leopard_events::WorkerConfig::default()
+                },
+            ));
+            config.waker = created.waker();
+            bus = Some(created);
+        })
+        .await;
+        let running = bus
+            .expect("the bus was built")
+            .start()
+            .await
+            .expect("the bus starts");
+        (app, running)
+    }
+
+    /// `SELECT count(*)`-like `sql` (one bigint) in tenant `slug`'s schema.
+    pub async fn tenant_count(&self, slug: &str, sql: &str) -> i64 {
+        let mut tx = self.context(slug).begin().await.expect("tx");
+        let n: i64 = sqlx::query_scalar(sql)
+            .fetch_one(&mut *tx)
+            .await
+            .expect("count");
+        tx.commit().await.expect("commit");
+        n
+    }
+
     /// The tenant context of `slug`.
     pub fn context(&self, slug: &str) -> TenantContext {
         self.registry.context_for(slug).expect("tenant exists")

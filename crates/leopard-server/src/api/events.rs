@@ -1,0 +1,84 @@
+//! Domain events of the API's write handlers: small helpers that turn the response structs
+//! (already `Serialize`) into event states, record the events in the change's own tenant
+//! transaction (so an event exists exactly when its change committed), and commit while waking
+//! the event workers.
+//!
+//! Event types follow `leopard_events`: `<Entity>.CREATE|UPDATE|DELETE`, plus one
+//! `<Entity>.<field>.UPDATE` per changed tracked field ([`leopard_events::diff`]). The actor is
+//! always the caller's user id.
+
+use leopard_events::{Action, EventsError, NewEvent, Waker};
+use leopard_http::ApiError;
+use leopard_tenancy::TenantTx;
+use serde::Serialize;
+use serde_json::Value;
+
+/// The JSON state of an entity as recorded in its events.
+pub(crate) fn state<T: Serialize>(value: &T) -> Result<Value, ApiError> {
+    serde_json::to_value(value).map_err(|e| ApiError::Internal(format!("event state: {e}")))
+}
+
+/// `<entity>.CREATE` of `id` in state `current`, by `actor`.
+pub(crate) fn created(entity: &str, id: i64, current: Value, actor: i64) -> NewEvent {
+    NewEvent::created(entity, id, current).by(actor)
+}
+
+/// `<entity>.DELETE` of `id`, last seen in state `previous`, by `actor`.
+pub(crate) fn deleted(entity: &str, id: i64, previous: Value, actor: i64) -> NewEvent {
+    NewEvent::deleted(entity, id, previous).by(actor)
+}
+
+/// The update events between two states over `tracked` fields (none when nothing tracked
+/// changed), by `actor`.
+pub(crate) fn updated(
+    entity: &str,
+    id: i64,
+    previous: &Value,
+    current: &Value,
+    tracked: &[&str],
+    actor: i64,
+) -> Vec<NewEvent> {
+    leopard_events::diff(entity, id, previous, current, tracked)
+        .into_iter()
+        .map(|e| e.by(actor))
+        .collect()
+}
+
+/// One `<entity>.UPDATE` naming `changed` fields explicitly (a change no tracked field shows,
+/// such as a restore clearing `deleted_at`).
+pub(crate) fn updated_fields(
+    entity: &str,
+    id: i64,
+    previous: Value,
+    current: Value,
+    changed: &[&str],
+    actor: i64,
+) -> NewEvent {
+    let mut event = NewEvent::new(entity, id, Action::Update)
+        .with_previous(previous)
+        .with_current(current)
+        .by(actor);
+    event.changed_fields = changed.iter().map(|f| (*f).to_owned()).collect();
+    event
+}
+
+fn api_error(err: EventsError) -> ApiError {
+    match err {
+        EventsError::Database(e) => e.into(),
+        EventsError::Tenancy(e) => e.into(),
+        other => ApiError::Internal(other.to_string()),
+    }
+}
+
+/// Records `events` in `tx` (one statement; nothing for an empty list).
+pub(crate) async fn record(tx: &mut TenantTx, events: Vec<NewEvent>) -> Result<(), ApiError> {
+    leopard_events::record_all(tx, events)
+        .await
+        .map_err(api_error)?;
+    Ok(())
+}
+
+/// Commits `tx` and wakes the event workers.
+pub(crate) async fn commit(tx: TenantTx, waker: &Waker) -> Result<(), ApiError> {
+    leopard_events::commit(tx, waker).await.map_err(api_error)
+}
