@@ -230,3 +230,18 @@ impl From<sqlx::Error> for ApiError {
         }
     }
 }
+
+impl From<leopard_events::EventsError> for ApiError {
+    fn from(err: leopard_events::EventsError) -> Self {
+        use leopard_events::EventsError;
+        match err {
+            EventsError::Database(e) => e.into(),
+            EventsError::Tenancy(e) => e.into(),
+            EventsError::UnknownTenant(_) => Self::TenantNotFound,
+            EventsError::UnknownEvent(id) => Self::NotFound(format!("No event {id}.")),
+            e @ (EventsError::DuplicateHandler(_)
+            | EventsError::Invalid { .. }
+            | EventsError::Serialization(_)) => Self::Internal(e.to_string()),
+        }
+    }
+}

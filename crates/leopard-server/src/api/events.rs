@@ -7,7 +7,7 @@
 //! `<Entity>.<field>.UPDATE` per changed tracked field ([`leopard_events::diff`]). The actor is
 //! always the caller's user id.
 
-use leopard_events::{Action, EventsError, NewEvent, Waker};
+use leopard_events::{Action, NewEvent, Waker};
 use leopard_http::ApiError;
 use leopard_tenancy::TenantTx;
 use serde::Serialize;
@@ -62,23 +62,17 @@ pub(crate) fn updated_fields(
     event
 }
 
-fn api_error(err: EventsError) -> ApiError {
-    match err {
-        EventsError::Database(e) => e.into(),
-        EventsError::Tenancy(e) => e.into(),
-        other => ApiError::Internal(other.to_string()),
-    }
-}
-
 /// Records `events` in `tx` (one statement; nothing for an empty list).
 pub(crate) async fn record(tx: &mut TenantTx, events: Vec<NewEvent>) -> Result<(), ApiError> {
     leopard_events::record_all(tx, events)
         .await
-        .map_err(api_error)?;
+        .map_err(ApiError::from)?;
     Ok(())
 }
 
 /// Commits `tx` and wakes the event workers.
 pub(crate) async fn commit(tx: TenantTx, waker: &Waker) -> Result<(), ApiError> {
-    leopard_events::commit(tx, waker).await.map_err(api_error)
+    leopard_events::commit(tx, waker)
+        .await
+        .map_err(ApiError::from)
 }
