@@ -353,6 +353,8 @@ fn bench_latency(rt: &Runtime, env: &Env, plan: Plan) {
                 (plan.poll_samples, "commit only (poll)")
             };
             let load = load_average();
+            let stats = bus.stats();
+            let polls_before = stats.polls.load(Ordering::Relaxed);
             let mut samples = Vec::with_capacity(samples_wanted);
             for i in 0..samples_wanted {
                 let ctx = &env.contexts[i % env.contexts.len()];
@@ -389,9 +391,11 @@ fn bench_latency(rt: &Runtime, env: &Env, plan: Plan) {
                 };
                 tokio::time::sleep(pause).await;
             }
+            let polls = stats.polls.load(Ordering::Relaxed) - polls_before;
             println!(
-                "\n== pickup latency, {label}: {} (load before {load}, after {})",
+                "\n== pickup latency, {label}: {} ({:.1} claims per event; load before {load}, after {})",
                 summary(&mut samples),
+                polls as f64 / samples.len().max(1) as f64,
                 load_average()
             );
         }
