@@ -237,12 +237,15 @@ impl EventBus {
         listener.listen(CHANNEL).await?;
         {
             let local = Arc::clone(&self.waker.local);
+            let own_id = self.worker_id.clone();
             let mut stop = stop_rx.clone();
             tasks.push(tokio::spawn(async move {
                 loop {
                     tokio::select! {
                         _ = stop.changed() => break,
                         message = listener.recv() => match message {
+                            // Our own NOTIFY: this process's workers were woken already.
+                            Ok(note) if note.payload() == own_id => {}
                             Ok(_) => local.notify_waiters(),
                             Err(err) => {
                                 tracing::warn!(error = %err, "event listener failed; polling only until it reconnects");
@@ -256,6 +259,7 @@ impl EventBus {
         {
             let remote = Arc::clone(&self.waker.remote);
             let pool = self.pool.clone();
+            let own_id = self.worker_id.clone();
             let mut stop = stop_rx.clone();
             tasks.push(tokio::spawn(async move {
                 loop {
@@ -263,8 +267,9 @@ impl EventBus {
                         _ = stop.changed() => break,
                         () = remote.notified() => {
                             // Wakes coalesce while this NOTIFY is in flight.
-                            if let Err(err) = sqlx::query("SELECT pg_notify($1, '')")
+                            if let Err(err) = sqlx::query("SELECT pg_notify($1, $2)")
                                 .bind(CHANNEL)
+                                .bind(&own_id)
                                 .execute(&pool)
                                 .await
                             {
@@ -354,8 +359,9 @@ impl EventBus {
             "WITH next AS (
                 SELECT e.id FROM public.leopard_events e
                  WHERE e.state = 'pending' AND e.run_at <= now()
-                   AND NOT EXISTS (SELECT 1 FROM public.leopard_event_pauses p
-                                    WHERE p.tenant_id IN (0, e.tenant_id))
+                   AND NOT EXISTS (SELECT 1 FROM public.leopard_event_pauses g
+                                    WHERE g.tenant_id = 0)
+                   AND e.tenant_id NOT IN (SELECT p.tenant_id FROM public.leopard_event_pauses p)
                  ORDER BY e.run_at, e.id
                  LIMIT $1
                  FOR UPDATE SKIP LOCKED)
