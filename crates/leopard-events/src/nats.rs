@@ -17,7 +17,6 @@
 //! with [`HandlerRegistry::with`]. See `docs/events-nats.md`.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -25,7 +24,7 @@ use std::time::Duration;
 use async_nats::jetstream::consumer::pull;
 use async_nats::jetstream::{self, stream, AckKind, Context};
 use async_trait::async_trait;
-use futures::{FutureExt as _, StreamExt as _};
+use futures::StreamExt as _;
 use leopard_tenancy::TenantRegistry;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
@@ -646,12 +645,8 @@ impl Inner {
                 continue;
             }
             self.stats.handler_runs.fetch_add(1, Ordering::Relaxed);
-            let result = if handler.transactional() {
-                run_in_transaction(handler.as_ref(), &tenant, event).await
-            } else {
-                let mut ctx = HandlerContext::new(&tenant, None);
-                guarded(handler.handle(&mut ctx, event)).await
-            };
+            // No success rows here: the consumer remembers finished handlers itself.
+            let result = crate::worker::run_handler(handler.as_ref(), &tenant, event, false).await;
             match result {
                 Ok(()) => {
                     self.partial
@@ -672,40 +667,6 @@ impl Inner {
     }
 }
 
-/// Runs a transactional handler in a tenant transaction committed when it succeeds.
-async fn run_in_transaction(
-    handler: &dyn EventHandler,
-    tenant: &leopard_tenancy::TenantContext,
-    event: &Event,
-) -> Result<(), String> {
-    let mut tx = tenant.begin().await.map_err(|e| e.to_string())?;
-    {
-        let mut ctx = HandlerContext::new(tenant, Some(&mut tx));
-        guarded(handler.handle(&mut ctx, event)).await?;
-    }
-    tx.commit().await.map_err(|e| e.to_string())
-}
-
-/// Awaits a handler, turning an error or a panic into a message.
-async fn guarded(
-    fut: impl std::future::Future<Output = Result<(), HandlerError>>,
-) -> Result<(), String> {
-    match AssertUnwindSafe(fut).catch_unwind().await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(err)) => Err(err.to_string()),
-        Err(panic) => Err(format!(
-            "panicked: {}",
-            panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown payload".to_owned())
-        )),
-    }
-}
-
-/// The pull loop: (re)creates the message stream after errors (e.g. a server restart) and
-/// processes up to `concurrency` messages at once.
 async fn run(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
     let permits = Arc::new(Semaphore::new(inner.config.concurrency.max(1)));
     let mut tasks = JoinSet::new();

@@ -455,12 +455,7 @@ impl EventBus {
                 continue;
             }
             self.stats.handler_runs.fetch_add(1, Ordering::Relaxed);
-            let result = if handler.transactional() {
-                run_transactional(handler.as_ref(), &tenant, event).await
-            } else {
-                let mut ctx = HandlerContext::new(&tenant, None);
-                guarded(handler.handle(&mut ctx, event)).await
-            };
+            let result = run_handler(handler.as_ref(), &tenant, event, true).await;
             match result {
                 Ok(()) if !handler.transactional() => succeeded_untracked.push(handler.name()),
                 Ok(()) => {}
@@ -549,6 +544,24 @@ enum Outcome {
     },
 }
 
+/// Runs one handler for `event`. A transactional handler runs inside a tenant transaction that
+/// commits with its effect; with `record_success` that transaction first writes the handler's
+/// success row (see below), so the effect happens exactly once. Errors and panics come back as
+/// messages.
+pub(crate) async fn run_handler(
+    handler: &dyn EventHandler,
+    tenant: &TenantContext,
+    event: &Event,
+    record_success: bool,
+) -> Result<(), String> {
+    if handler.transactional() {
+        run_transactional(handler, tenant, event, record_success).await
+    } else {
+        let mut ctx = HandlerContext::new(tenant, None);
+        guarded(handler.handle(&mut ctx, event)).await
+    }
+}
+
 /// Runs a transactional handler: its work and its success row commit together.
 ///
 /// The success row is written first, so the handler's effects happen exactly once even when
@@ -560,8 +573,16 @@ async fn run_transactional(
     handler: &dyn EventHandler,
     tenant: &TenantContext,
     event: &Event,
+    record_success: bool,
 ) -> Result<(), String> {
     let mut tx = tenant.begin().await.map_err(|e| e.to_string())?;
+    if !record_success {
+        {
+            let mut ctx = HandlerContext::new(tenant, Some(&mut tx));
+            guarded(handler.handle(&mut ctx, event)).await?;
+        }
+        return tx.commit().await.map_err(|e| e.to_string());
+    }
     let fresh = sqlx::query(
         "INSERT INTO public.leopard_event_handler_results (event_id, handler) VALUES ($1, $2)
          ON CONFLICT DO NOTHING",

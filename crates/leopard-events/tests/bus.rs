@@ -6,40 +6,11 @@ mod common;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
-use common::Bed;
+use common::{registry, Bed, Write};
 use leopard_events::{
     async_trait, Event, EventHandler, HandlerContext, HandlerError, HandlerRegistry, NewEvent,
 };
 use serde_json::json;
-
-/// Writes a `handled` row in its transaction.
-struct Write(&'static str, &'static [&'static str]);
-
-#[async_trait]
-impl EventHandler for Write {
-    fn name(&self) -> &'static str {
-        self.0
-    }
-    fn event_types(&self) -> &'static [&'static str] {
-        self.1
-    }
-    async fn handle(
-        &self,
-        ctx: &mut HandlerContext<'_>,
-        event: &Event,
-    ) -> Result<(), HandlerError> {
-        let tx = ctx
-            .tx()
-            .ok_or_else(|| HandlerError::new("no transaction"))?;
-        sqlx::query("INSERT INTO handled (handler, event_id, event_type) VALUES ($1, $2, $3)")
-            .bind(self.0)
-            .bind(event.id)
-            .bind(&event.event_type)
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
-    }
-}
 
 /// Fails its first `failures` runs, then writes like [`Write`]; counts its runs.
 struct Flaky {
@@ -65,12 +36,8 @@ impl EventHandler for Flaky {
         if run <= self.failures {
             return Err(HandlerError::new(format!("failure {run}")));
         }
-        Write(self.name, &[]).handle(ctx, event).await
+        common::write_handled(ctx, self.name, event).await
     }
-}
-
-fn registry(handlers: Vec<Box<dyn EventHandler>>) -> HandlerRegistry {
-    HandlerRegistry::from_handlers(handlers.into_iter().map(|h| (h, "tests"))).expect("registry")
 }
 
 #[tokio::test]

@@ -42,16 +42,7 @@ impl EventHandler for Slow {
         event: &Event,
     ) -> Result<(), HandlerError> {
         tokio::time::sleep(Duration::from_millis(10)).await;
-        let tx = ctx
-            .tx()
-            .ok_or_else(|| HandlerError::new("no transaction"))?;
-        sqlx::query("INSERT INTO handled (handler, event_id, event_type) VALUES ($1, $2, $3)")
-            .bind("slow")
-            .bind(event.id)
-            .bind(&event.event_type)
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
+        common::write_handled(ctx, "slow", event).await
     }
 }
 

@@ -8,51 +8,14 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use common::Bed;
-use leopard_events::{
-    async_trait, Event, EventBus, EventHandler, HandlerContext, HandlerError, HandlerRegistry,
-    NewEvent,
-};
+use common::{write, Bed};
+use leopard_events::{EventBus, NewEvent};
 use serde_json::json;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
 const TENANTS: usize = 1_000;
 const IDLE_POLLS: u64 = 50;
-
-/// Writes a `handled` row in its transaction.
-struct Write;
-
-#[async_trait]
-impl EventHandler for Write {
-    fn name(&self) -> &'static str {
-        "write"
-    }
-    fn event_types(&self) -> &'static [&'static str] {
-        &["*"]
-    }
-    async fn handle(
-        &self,
-        ctx: &mut HandlerContext<'_>,
-        event: &Event,
-    ) -> Result<(), HandlerError> {
-        let tx = ctx
-            .tx()
-            .ok_or_else(|| HandlerError::new("no transaction"))?;
-        sqlx::query("INSERT INTO handled (handler, event_id, event_type) VALUES ($1, $2, $3)")
-            .bind("write")
-            .bind(event.id)
-            .bind(&event.event_type)
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
-    }
-}
-
-fn write() -> HandlerRegistry {
-    HandlerRegistry::from_handlers([(Box::new(Write) as Box<dyn EventHandler>, "tests")])
-        .expect("registry")
-}
 
 /// The database's committed transactions, as counted by PostgreSQL, read on `pool`'s one
 /// connection after flushing that connection's pending statistics.

@@ -7,46 +7,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::Bed;
-use leopard_events::{
-    async_trait, Event, EventHandler, HandlerContext, HandlerError, HandlerRegistry, NewEvent,
-};
+use common::{registry, Bed, Write};
+use leopard_events::{async_trait, Event, EventHandler, HandlerContext, HandlerError, NewEvent};
 use serde_json::json;
 use tokio::sync::Semaphore;
-
-/// Writes a `handled` row in its transaction, for events of its types.
-struct Write(&'static [&'static str]);
-
-#[async_trait]
-impl EventHandler for Write {
-    fn name(&self) -> &'static str {
-        "write"
-    }
-    fn event_types(&self) -> &'static [&'static str] {
-        self.0
-    }
-    async fn handle(
-        &self,
-        ctx: &mut HandlerContext<'_>,
-        event: &Event,
-    ) -> Result<(), HandlerError> {
-        let tx = ctx
-            .tx()
-            .ok_or_else(|| HandlerError::new("no transaction"))?;
-        sqlx::query("INSERT INTO handled (handler, event_id, event_type) VALUES ($1, $2, $3)")
-            .bind("write")
-            .bind(event.id)
-            .bind(&event.event_type)
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
-    }
-}
-
-fn registry(handler: impl EventHandler) -> HandlerRegistry {
-    HandlerRegistry::from_handlers([(Box::new(handler) as Box<dyn EventHandler>, "tests")])
-        .expect("registry")
-}
 
 /// Holds its worker until released (non-transactional), so a bus cannot claim anything else.
 struct Blocker(Arc<Semaphore>);
@@ -88,7 +52,7 @@ async fn settled(bus: &leopard_events::EventBus, workers: u64) {
 #[tokio::test]
 async fn a_committed_event_wakes_the_sleeping_workers_of_its_bus() {
     let bed = Bed::new(&["acme"]).await;
-    let bus = bed.bus(registry(Write(&["*"])), |c| {
+    let bus = bed.bus(registry(vec![Box::new(Write("write", &["*"]))]), |c| {
         c.poll_interval = Duration::from_secs(60)
     });
     let running = Arc::clone(&bus).start().await.expect("start");
@@ -113,7 +77,7 @@ async fn a_commit_in_one_bus_wakes_another_bus_through_notify() {
     bed.record("acme", vec![NewEvent::created("Block", 0, json!({}))], true)
         .await;
     let gate = Arc::new(Semaphore::new(0));
-    let a = bed.bus(registry(Blocker(Arc::clone(&gate))), |c| {
+    let a = bed.bus(registry(vec![Box::new(Blocker(Arc::clone(&gate)))]), |c| {
         c.workers = 1;
         c.batch_size = 1;
         c.poll_interval = Duration::from_secs(60);
@@ -125,9 +89,12 @@ async fn a_commit_in_one_bus_wakes_another_bus_through_notify() {
     )
     .await;
     // Bus B handles clients and polls once a minute; its first polls find nothing.
-    let b = bed.bus(registry(Write(&["Client.CREATE"])), |c| {
-        c.poll_interval = Duration::from_secs(60);
-    });
+    let b = bed.bus(
+        registry(vec![Box::new(Write("write", &["Client.CREATE"]))]),
+        |c| {
+            c.poll_interval = Duration::from_secs(60);
+        },
+    );
     let running_b = Arc::clone(&b).start().await.expect("start B");
     settled(&b, 2).await;
 

@@ -174,3 +174,51 @@ impl Bed {
         }
     }
 }
+
+/// Writes a `handled` row (handler name, event id, event type) in the handler's transaction.
+pub async fn write_handled(
+    ctx: &mut leopard_events::HandlerContext<'_>,
+    handler: &str,
+    event: &leopard_events::Event,
+) -> Result<(), leopard_events::HandlerError> {
+    let tx = ctx
+        .tx()
+        .ok_or_else(|| leopard_events::HandlerError::new("no transaction"))?;
+    sqlx::query("INSERT INTO handled (handler, event_id, event_type) VALUES ($1, $2, $3)")
+        .bind(handler)
+        .bind(event.id)
+        .bind(&event.event_type)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// A transactional handler named `.0` for the event types `.1` that writes a `handled` row.
+pub struct Write(pub &'static str, pub &'static [&'static str]);
+
+#[leopard_events::async_trait]
+impl leopard_events::EventHandler for Write {
+    fn name(&self) -> &'static str {
+        self.0
+    }
+    fn event_types(&self) -> &'static [&'static str] {
+        self.1
+    }
+    async fn handle(
+        &self,
+        ctx: &mut leopard_events::HandlerContext<'_>,
+        event: &leopard_events::Event,
+    ) -> Result<(), leopard_events::HandlerError> {
+        write_handled(ctx, self.0, event).await
+    }
+}
+
+/// A registry of `handlers` (registered by the "tests" crate).
+pub fn registry(handlers: Vec<Box<dyn leopard_events::EventHandler>>) -> HandlerRegistry {
+    HandlerRegistry::from_handlers(handlers.into_iter().map(|h| (h, "tests"))).expect("registry")
+}
+
+/// A registry holding only `Write("write", &["*"])`.
+pub fn write() -> HandlerRegistry {
+    registry(vec![Box::new(Write("write", &["*"]))])
+}
