@@ -32,6 +32,11 @@ pub const TENANT: &[Migration] = &[
         "audit_log",
         include_str!("../migrations/tenant/0004_audit_log.sql"),
     ),
+    Migration::new(
+        5,
+        "clients",
+        include_str!("../migrations/tenant/0005_clients.sql"),
+    ),
 ];
 
 /// Shared migrations of the server (the public schema), after the registry's own.
@@ -155,7 +160,7 @@ mod tests {
     #[test]
     fn the_embedded_sets_are_well_formed() {
         assert!(MigrationSet::new(SHARED.to_vec(), TENANT.to_vec()).is_ok());
-        assert_eq!(set().latest_tenant_version(), 4);
+        assert_eq!(set().latest_tenant_version(), 5);
     }
 
     #[test]
