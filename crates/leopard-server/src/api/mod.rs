@@ -17,6 +17,7 @@ use crate::app::AppState;
 
 pub mod auth;
 pub mod branches;
+pub mod clients;
 pub(crate) mod events;
 pub mod groups;
 pub(crate) mod input;
@@ -92,6 +93,7 @@ pub fn table() -> Vec<ApiRoute> {
         permissions::routes(),
         regions::routes(),
         branches::routes(),
+        clients::routes(),
         platform::routes(),
     ]
     .into_iter()
