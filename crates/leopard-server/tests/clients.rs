@@ -513,3 +513,36 @@ async fn bad_input_is_a_400_with_field_errors() {
     let (status, _, _) = w.app.get(SLUG, "/api/v1/clients/abc/", &w.root).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn put_is_a_merge_patch_and_null_clears_nullable_fields() {
+    let w = world().await;
+    let (status, created) = w
+        .create(
+            &w.root,
+            json!({"first_name": "Mia", "last_name": "Kay", "gender": "FEMALE", "country": "AU",
+                   "dob": "2000-01-01", "visa_category_id": 3, "branch_id": w.org.a,
+                   "active": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(created["visa_category"], 3);
+    let path = format!("/api/v1/clients/{}/", created["id"]);
+    let (status, _, updated) = w
+        .app
+        .call(
+            Method::PUT,
+            SLUG,
+            &path,
+            Some(&w.root),
+            Some(json!({"dob": null, "visa_category_id": null, "suburb": "Carlton"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["dob"], Value::Null);
+    assert_eq!(updated["visa_category"], Value::Null);
+    assert_eq!(updated["suburb"], "Carlton");
+    assert_eq!(updated["last_name"], "Kay", "absent fields unchanged");
+    assert_eq!(updated["active"], true);
+    assert_eq!(updated["updated_by"], created["created_by"]);
+}

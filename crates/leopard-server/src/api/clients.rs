@@ -281,12 +281,17 @@ const OPTIONAL_TEXTS: &[(&str, usize)] = &[
     ("description", 100_000),
 ];
 
-/// A nullable id `field`.
+/// A nullable id `field`: a positive integer (or its decimal string); `null` or `""` clears it.
 fn nullable_id(body: &Map<String, Value>, field: &str, errors: &mut FieldErrors) -> Patch<i64> {
     match body.get(field) {
         None => Patch::Absent,
         Some(Value::Null) => Patch::Null,
-        Some(v) => match v.as_i64().filter(|id| *id > 0) {
+        Some(Value::String(s)) if s.trim().is_empty() => Patch::Null,
+        Some(v) => match v
+            .as_i64()
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+            .filter(|id| *id > 0)
+        {
             Some(id) => Patch::Set(id),
             None => {
                 errors.add(field, "A valid integer is required.");
@@ -296,7 +301,7 @@ fn nullable_id(body: &Map<String, Value>, field: &str, errors: &mut FieldErrors)
     }
 }
 
-/// A choice `field` among `choices` (`null` is an error unless `nullable`).
+/// A choice `field` among `choices`; `null` is an error, and so is absence when `required`.
 fn choice(
     body: &Map<String, Value>,
     field: &str,
@@ -1058,4 +1063,64 @@ async fn list_activities(
     .fetch_all(&mut *conn)
     .await?;
     Ok((rows, count))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        }
+    }
+
+    #[test]
+    fn nullable_ids_accept_integers_and_decimal_strings_and_clear_on_null_or_blank() {
+        let mut errors = FieldErrors::default();
+        let b = body(serde_json::json!({"a": 5, "b": "7", "c": null, "d": "", "e": "x", "f": -1}));
+        assert_eq!(nullable_id(&b, "a", &mut errors), Patch::Set(5));
+        assert_eq!(nullable_id(&b, "b", &mut errors), Patch::Set(7));
+        assert_eq!(nullable_id(&b, "c", &mut errors), Patch::Null);
+        assert_eq!(nullable_id(&b, "d", &mut errors), Patch::Null);
+        assert_eq!(nullable_id(&b, "zz", &mut errors), Patch::Absent);
+        assert!(errors.finish().is_ok());
+        let mut errors = FieldErrors::default();
+        assert_eq!(nullable_id(&b, "e", &mut errors), Patch::Absent);
+        assert_eq!(nullable_id(&b, "f", &mut errors), Patch::Absent);
+        assert!(errors.finish().is_err());
+    }
+
+    #[test]
+    fn emails_need_a_local_part_and_a_dotted_domain() {
+        assert!(plausible_email("a@example.com"));
+        for bad in [
+            "nope",
+            "@example.com",
+            "a@example",
+            "a@.com",
+            "a b@example.com",
+        ] {
+            assert!(!plausible_email(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_update_body_may_omit_everything_but_not_null_a_required_field() {
+        let input = client_input(&body(serde_json::json!({})), false);
+        assert!(input.is_ok());
+        assert!(client_input(&body(serde_json::json!({"first_name": null})), false).is_err());
+        assert!(client_input(&body(serde_json::json!({"country": "A1"})), false).is_err());
+        let cleared = client_input(
+            &body(serde_json::json!({"email": null, "dob": null})),
+            false,
+        )
+        .map(|i| (i.text("email").map(str::to_owned), i.dob));
+        assert_eq!(
+            cleared.ok(),
+            Some((Some(String::new()), Patch::Null)),
+            "null clears"
+        );
+    }
 }
