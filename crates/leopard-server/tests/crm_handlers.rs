@@ -453,3 +453,27 @@ fn the_handler_registry_lists_the_client_handlers_with_their_event_types() {
     assert!(stage.transactional);
     assert_eq!(stage.crate_name, "leopard-server");
 }
+
+#[tokio::test]
+async fn the_leopard_events_handlers_command_lists_the_client_handlers() {
+    let app = TestApp::new(&["acme"]).await;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_leopard"))
+        .args(["events", "handlers"])
+        .env("LEOPARD_DATABASE_URL", app.tenancy.db.url())
+        .env("LEOPARD_LOG", "warn")
+        .output()
+        .expect("the binary runs");
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{out}");
+    for name in [
+        "timeline.client",
+        "notifications.client_assigned",
+        "notifications.client_stage_changed",
+    ] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(name) && l.contains("leopard-server")),
+            "{name} missing from {out}"
+        );
+    }
+}
