@@ -9,4 +9,5 @@ pub mod db;
 pub mod handlers;
 pub mod identity;
 pub mod migrations;
+pub mod notify;
 pub mod seed;
