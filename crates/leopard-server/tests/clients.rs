@@ -546,3 +546,82 @@ async fn put_is_a_merge_patch_and_null_clears_nullable_fields() {
     assert_eq!(updated["active"], true);
     assert_eq!(updated["updated_by"], created["created_by"]);
 }
+
+#[tokio::test]
+async fn assigning_a_client_over_http_writes_one_timeline_entry_and_one_notification() {
+    let (app, running) = TestApp::with_bus(&["acme"]).await;
+    let org = app.seed_org("acme").await;
+    app.user("acme", "boss_a", Some(Role::BranchAdmin), &[org.a], &[])
+        .await;
+    let jane = app
+        .user("acme", "jane_a", Some(Role::Consultant), &[org.a], &[])
+        .await;
+    let boss = app.token("acme", "boss_a").await;
+    let (status, _, client) = app
+        .call(
+            Method::POST,
+            "acme",
+            "/api/v1/clients/",
+            Some(&boss),
+            Some(
+                json!({"first_name": "Ada", "last_name": "Lovelace", "gender": "FEMALE",
+                        "country": "AU", "email": "ada@example.com"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{client}");
+    let id = client["id"].as_i64().expect("id");
+    let (status, _, body) = app
+        .call(
+            Method::PATCH,
+            "acme",
+            &format!("/api/v1/clients/{id}/"),
+            Some(&boss),
+            Some(json!({"assigned_to_id": jane})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let pending = app
+            .tenant_count(
+                "acme",
+                "SELECT count(*) FROM public.leopard_events WHERE state <> 'completed'",
+            )
+            .await;
+        if pending == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "events were not processed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    running.shutdown().await;
+    let assigned = app
+        .tenant_count(
+            "acme",
+            &format!(
+                "SELECT count(*) FROM client_activities WHERE client_id = {id} AND activity_type = 'ASSIGNED'"
+            ),
+        )
+        .await;
+    assert_eq!(assigned, 1, "exactly one timeline entry for the assignment");
+    let notified = app
+        .tenant_count(
+            "acme",
+            &format!(
+                "SELECT count(*) FROM notifications WHERE assigned_to_id = {jane} AND notification_type = 'CLIENT_ASSIGNED'"
+            ),
+        )
+        .await;
+    assert_eq!(notified, 1, "exactly one notification for the assignee");
+    let (_, _, timeline) = app
+        .get("acme", &format!("/api/v1/clients/{id}/timeline/"), &boss)
+        .await;
+    assert_eq!(
+        timeline["results"][0]["activity_type"], "ASSIGNED",
+        "{timeline}"
+    );
+}
