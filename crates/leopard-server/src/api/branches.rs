@@ -528,25 +528,15 @@ async fn list_branches(
     params: &HashMap<String, String>,
     pagination: &Pagination,
 ) -> Result<(Vec<BranchOutput>, i64), ApiError> {
-    let (clause, args, _) = branch_filters(principal, params)?;
-    let count: i64 = sqlx::query_scalar_with(
-        &format!("SELECT count(*) FROM branches b WHERE {clause}"),
-        args,
+    super::fetch_page(
+        conn,
+        BRANCH_SELECT,
+        "branches b",
+        "b.name, b.id",
+        || branch_filters(principal, params),
+        pagination,
     )
-    .fetch_one(&mut *conn)
-    .await?;
-    let (clause, mut args, n) = branch_filters(principal, params)?;
-    push_arg(&mut args, pagination.limit())?;
-    push_arg(&mut args, pagination.offset())?;
-    let sql = format!(
-        "{BRANCH_SELECT} WHERE {clause} ORDER BY b.name, b.id LIMIT ${} OFFSET ${}",
-        n + 1,
-        n + 2
-    );
-    let rows = sqlx::query_as_with(&sql, args)
-        .fetch_all(&mut *conn)
-        .await?;
-    Ok((rows, count))
+    .await
 }
 
 /// Every live branch `principal` may see, as `{id, name}`, ordered by name then id.

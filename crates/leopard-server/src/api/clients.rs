@@ -741,25 +741,15 @@ async fn list_clients(
     params: &HashMap<String, String>,
     pagination: &Pagination,
 ) -> Result<(Vec<ClientOutput>, i64), ApiError> {
-    let (clause, args, _) = client_filters(principal, params)?;
-    let count: i64 = sqlx::query_scalar_with(
-        &format!("SELECT count(*) FROM clients c WHERE {clause}"),
-        args,
+    super::fetch_page(
+        conn,
+        CLIENT_SELECT,
+        "clients c",
+        "c.created_at DESC, c.id DESC",
+        || client_filters(principal, params),
+        pagination,
     )
-    .fetch_one(&mut *conn)
-    .await?;
-    let (clause, mut args, n) = client_filters(principal, params)?;
-    push_arg(&mut args, pagination.limit())?;
-    push_arg(&mut args, pagination.offset())?;
-    let sql = format!(
-        "{CLIENT_SELECT} WHERE {clause} ORDER BY c.created_at DESC, c.id DESC LIMIT ${} OFFSET ${}",
-        n + 1,
-        n + 2
-    );
-    let rows = sqlx::query_as_with(&sql, args)
-        .fetch_all(&mut *conn)
-        .await?;
-    Ok((rows, count))
+    .await
 }
 
 /// The live clients `principal` may see, counted per stage in one query.

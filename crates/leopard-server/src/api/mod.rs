@@ -151,3 +151,40 @@ pub fn push_predicate(args: &mut PgArguments, predicate: &SqlPredicate) -> Resul
     }
     Ok(())
 }
+
+/// A list query's `WHERE` clause with its bound arguments and the number of the last `$n`
+/// used, as the list helpers of each resource build it.
+pub type Filters = (String, PgArguments, usize);
+
+/// One page of `select` (a `SELECT … FROM <table> <alias>` without `WHERE`) matching the
+/// filters built by `filters`, ordered by `order`, and the total count over `from` (`<table>
+/// <alias>`). `filters` runs twice because each query consumes its arguments.
+pub async fn fetch_page<T>(
+    conn: &mut sqlx::PgConnection,
+    select: &str,
+    from: &str,
+    order: &str,
+    filters: impl Fn() -> Result<Filters, ApiError>,
+    pagination: &leopard_http::Pagination,
+) -> Result<(Vec<T>, i64), ApiError>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    let (clause, args, _) = filters()?;
+    let count: i64 =
+        sqlx::query_scalar_with(&format!("SELECT count(*) FROM {from} WHERE {clause}"), args)
+            .fetch_one(&mut *conn)
+            .await?;
+    let (clause, mut args, n) = filters()?;
+    push_arg(&mut args, pagination.limit())?;
+    push_arg(&mut args, pagination.offset())?;
+    let sql = format!(
+        "{select} WHERE {clause} ORDER BY {order} LIMIT ${} OFFSET ${}",
+        n + 1,
+        n + 2
+    );
+    let rows = sqlx::query_as_with(&sql, args)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok((rows, count))
+}

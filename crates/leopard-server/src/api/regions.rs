@@ -270,25 +270,15 @@ async fn list_regions(
     params: &HashMap<String, String>,
     pagination: &Pagination,
 ) -> Result<(Vec<RegionOutput>, i64), ApiError> {
-    let (clause, args, _) = region_filters(auth, params)?;
-    let count: i64 = sqlx::query_scalar_with(
-        &format!("SELECT count(*) FROM regions r WHERE {clause}"),
-        args,
+    super::fetch_page(
+        conn,
+        REGION_SELECT,
+        "regions r",
+        "r.name, r.id",
+        || region_filters(auth, params),
+        pagination,
     )
-    .fetch_one(&mut *conn)
-    .await?;
-    let (clause, mut args, n) = region_filters(auth, params)?;
-    push_arg(&mut args, pagination.limit())?;
-    push_arg(&mut args, pagination.offset())?;
-    let sql = format!(
-        "{REGION_SELECT} WHERE {clause} ORDER BY r.name, r.id LIMIT ${} OFFSET ${}",
-        n + 1,
-        n + 2
-    );
-    let rows = sqlx::query_as_with(&sql, args)
-        .fetch_all(&mut *conn)
-        .await?;
-    Ok((rows, count))
+    .await
 }
 
 /// One region by id.
