@@ -24,9 +24,7 @@ use axum::routing::{delete, get, patch, post, put};
 use axum::Json;
 use http::Method;
 use leopard_http::{ApiError, AuthUser, JsonBody, Page, Pagination};
-use leopard_rbac::{
-    check, filter, Action, Permission, Principal, Resource, ResourceKind, Scope, ScopeColumns,
-};
+use leopard_rbac::{check, filter, Action, Principal, Resource, ResourceKind, Scope, ScopeColumns};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sqlx::postgres::PgArguments;
@@ -37,7 +35,7 @@ use super::input::{
     contains_pattern, list_params, name_field, object, param, path_id, rfc3339, text,
     unique_conflict, FieldErrors, Patch,
 };
-use super::{push_arg, push_predicate, require, route, truthy, Access, ApiRoute};
+use super::{push_arg, push_predicate, require, route, Access, ApiRoute};
 use crate::app::AppState;
 
 /// The branch routes.
@@ -470,22 +468,8 @@ fn branch_filters(
     principal: &Principal,
     params: &HashMap<String, String>,
 ) -> Result<(String, PgArguments, usize), ApiError> {
-    let mut args = PgArguments::default();
-    let scope = filter(
-        principal,
-        Action::View,
-        ResourceKind::Branch,
-        &SCOPE_COLUMNS,
-        1,
-    );
-    let mut n = scope.params.len();
-    push_predicate(&mut args, &scope)?;
-    let mut clauses = vec![scope.sql];
-    let with_deleted = param(params, "include_deleted").is_some_and(truthy)
-        && principal.has(Permission::new(ResourceKind::Branch, Action::Delete));
-    if !with_deleted {
-        clauses.push("b.deleted_at IS NULL".into());
-    }
+    let (mut clauses, mut args, mut n) =
+        super::scoped_live_filters(principal, ResourceKind::Branch, &SCOPE_COLUMNS, "b", params)?;
     if let Some(search) = param(params, "search") {
         n += 1;
         push_arg(&mut args, contains_pattern(search))?;

@@ -25,9 +25,7 @@ use axum::Json;
 use chrono::NaiveDate;
 use http::Method;
 use leopard_http::{ApiError, AuthUser, JsonBody, Page, Pagination};
-use leopard_rbac::{
-    check, filter, Action, Permission, Principal, Resource, ResourceKind, Scope, ScopeColumns,
-};
+use leopard_rbac::{check, filter, Action, Principal, Resource, ResourceKind, Scope, ScopeColumns};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sqlx::postgres::PgArguments;
@@ -678,22 +676,8 @@ fn client_filters(
     principal: &Principal,
     params: &HashMap<String, String>,
 ) -> Result<(String, PgArguments, usize), ApiError> {
-    let mut args = PgArguments::default();
-    let scope = filter(
-        principal,
-        Action::View,
-        ResourceKind::Client,
-        &SCOPE_COLUMNS,
-        1,
-    );
-    let mut n = scope.params.len();
-    push_predicate(&mut args, &scope)?;
-    let mut clauses = vec![scope.sql];
-    let with_deleted = param(params, "include_deleted").is_some_and(truthy)
-        && principal.has(Permission::new(ResourceKind::Client, Action::Delete));
-    if !with_deleted {
-        clauses.push("c.deleted_at IS NULL".into());
-    }
+    let (mut clauses, mut args, mut n) =
+        super::scoped_live_filters(principal, ResourceKind::Client, &SCOPE_COLUMNS, "c", params)?;
     if let Some(search) = param(params, "search") {
         n += 1;
         push_arg(&mut args, contains_pattern(search))?;

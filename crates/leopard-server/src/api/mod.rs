@@ -188,3 +188,27 @@ where
         .await?;
     Ok((rows, count))
 }
+
+/// The start of a soft-deleted resource's list filters: the policy scope for viewing `kind`
+/// (columns `columns`), and `<alias>.deleted_at IS NULL` unless the query asks for
+/// `include_deleted` and the principal may delete that kind. Returns the clauses, their
+/// arguments and the last `$n` used.
+pub fn scoped_live_filters(
+    principal: &Principal,
+    kind: ResourceKind,
+    columns: &leopard_rbac::ScopeColumns<'_>,
+    alias: &str,
+    params: &std::collections::HashMap<String, String>,
+) -> Result<(Vec<String>, PgArguments, usize), ApiError> {
+    let mut args = PgArguments::default();
+    let scope = leopard_rbac::filter(principal, Action::View, kind, columns, 1);
+    let n = scope.params.len();
+    push_predicate(&mut args, &scope)?;
+    let mut clauses = vec![scope.sql];
+    let with_deleted = input::param(params, "include_deleted").is_some_and(truthy)
+        && principal.has(Permission::new(kind, Action::Delete));
+    if !with_deleted {
+        clauses.push(format!("{alias}.deleted_at IS NULL"));
+    }
+    Ok((clauses, args, n))
+}
