@@ -1,6 +1,6 @@
-//! The permission matrix of the identity resources, through HTTP against PostgreSQL: every
-//! built-in role × users, groups, permissions, regions, branches × list, retrieve, create,
-//! update, delete, with the expected outcome and scope written down as a table.
+//! The permission matrix, through HTTP against PostgreSQL: every built-in role × users, groups,
+//! permissions, regions, branches, clients × list, retrieve, create, update, delete, with the
+//! expected outcome and scope written down as a table.
 //!
 //! The organisation: regions North (branches A, B) and South (branch C), branch D without a
 //! region. The actors: a Super Admin, a Region Manager of North, a Branch Admin of A and a
@@ -33,6 +33,7 @@ enum Res {
     Permissions,
     Regions,
     Branches,
+    Clients,
 }
 
 /// What a list must return.
@@ -280,6 +281,43 @@ fn matrix() -> Vec<Expect> {
             all(403),
             all(403),
         ),
+        // Clients: by the client's branch (a consultant sees every client of its branches).
+        e(
+            Clients,
+            SuperAdmin,
+            List::Exactly(&["Client A", "Client B", "Client C", "Client D"]),
+            all(200),
+            all(201),
+            all(200),
+            all(204),
+        ),
+        e(
+            Clients,
+            RegionManager,
+            List::Exactly(&["Client A", "Client B"]),
+            row(200, 404),
+            row(201, 403),
+            row(200, 404),
+            row(204, 404),
+        ),
+        e(
+            Clients,
+            BranchAdmin,
+            List::Exactly(&["Client A"]),
+            row(200, 404),
+            row(201, 403),
+            row(200, 404),
+            row(204, 404),
+        ),
+        e(
+            Clients,
+            Consultant,
+            List::Exactly(&["Client A"]),
+            row(200, 404),
+            row(201, 403),
+            row(200, 404),
+            all(403),
+        ),
     ]
 }
 
@@ -304,6 +342,19 @@ impl World {
             .await;
         app.user(SLUG, "cy_c", Some(Role::Consultant), &[org.c], &[])
             .await;
+        let mut tx = app.context(SLUG).begin().await.expect("tx");
+        for (name, branch) in [("A", org.a), ("B", org.b), ("C", org.c), ("D", org.d)] {
+            sqlx::query(
+                "INSERT INTO clients (first_name, last_name, country, branch_id)
+                 VALUES ('Client', $1, 'AU', $2)",
+            )
+            .bind(name)
+            .bind(branch)
+            .execute(&mut *tx)
+            .await
+            .expect("fixture client");
+        }
+        tx.commit().await.expect("commit");
         let mut tokens = Vec::new();
         for (role, username) in [
             (Role::SuperAdmin, "sam_sa"),
@@ -389,6 +440,14 @@ impl World {
                 ))
                 .await
             }
+            Res::Clients => {
+                let branch = if inside { self.org.a } else { self.org.c };
+                self.sql_id(&format!(
+                    "INSERT INTO clients (first_name, country, branch_id)
+                     VALUES ('Target {n}', 'AU', {branch}) RETURNING id"
+                ))
+                .await
+            }
         }
     }
 
@@ -399,6 +458,7 @@ impl World {
             Res::Permissions => "/api/v1/permissions/",
             Res::Regions => "/api/v1/regions/",
             Res::Branches => "/api/v1/branches/",
+            Res::Clients => "/api/v1/clients/",
         }
     }
 
@@ -418,6 +478,10 @@ impl World {
                 "name": format!("Created {n}"),
                 "region_id": if inside { self.org.north } else { self.org.south },
             }),
+            Res::Clients => json!({
+                "first_name": format!("Created {n}"), "gender": "MALE", "country": "AU",
+                "branch_id": if inside { self.org.a } else { self.org.c },
+            }),
         }
     }
 
@@ -427,6 +491,7 @@ impl World {
             Res::Groups => json!({"permission_ids": []}),
             Res::Regions => json!({"description": "changed"}),
             Res::Branches => json!({"phone": "123"}),
+            Res::Clients => json!({"description": "changed"}),
             Res::Permissions => json!({}),
         }
     }
@@ -445,16 +510,21 @@ impl World {
 }
 
 fn names(res: Res, page: &Value) -> BTreeSet<String> {
-    let key = if res == Res::Users {
-        "username"
-    } else {
-        "name"
-    };
     page["results"]
         .as_array()
         .expect("results")
         .iter()
-        .map(|r| r[key].as_str().expect("name").to_owned())
+        .map(|r| match res {
+            Res::Users => r["username"].as_str().expect("username").to_owned(),
+            Res::Clients => format!(
+                "{} {}",
+                r["first_name"].as_str().expect("first name"),
+                r["last_name"].as_str().expect("last name")
+            )
+            .trim()
+            .to_owned(),
+            _ => r["name"].as_str().expect("name").to_owned(),
+        })
         .collect()
 }
 
@@ -585,8 +655,8 @@ async fn every_role_gets_exactly_the_access_the_matrix_says_on_every_identity_re
     );
     assert_eq!(
         cells,
-        20 * 9,
-        "5 resources × 4 roles × (list + 2 × 4 row actions)"
+        24 * 9,
+        "6 resources × 4 roles × (list + 2 × 4 row actions)"
     );
     for res in [
         Res::Users,
@@ -594,6 +664,7 @@ async fn every_role_gets_exactly_the_access_the_matrix_says_on_every_identity_re
         Res::Permissions,
         Res::Regions,
         Res::Branches,
+        Res::Clients,
     ] {
         for role in ROLES {
             let lines = matrix()
