@@ -32,7 +32,7 @@ use sqlx::PgConnection;
 
 use super::events;
 use super::input::{
-    contains_pattern, list_params, name_field, object, param, path_id, rfc3339, text,
+    contains_pattern, int_param, list_params, name_field, object, param, path_id, rfc3339, text,
     unique_conflict, FieldErrors, Patch,
 };
 use super::{push_arg, push_predicate, require, route, Access, ApiRoute};
@@ -377,16 +377,21 @@ async fn update(
     let out = fetch_branch(&mut tx, id, false)
         .await?
         .ok_or_else(not_found)?;
-    let changes = events::updated(
-        ENTITY,
-        id,
-        &events::state(&before)?,
-        &events::state(&out)?,
-        TRACKED,
-        auth.user_id.get(),
-    );
-    events::record(&mut tx, changes).await?;
-    events::commit(tx, &state.waker).await?;
+    let before_state = events::state(&before)?;
+    let after_state = events::state(&out)?;
+    events::commit_change(
+        tx,
+        &state.waker,
+        events::Change {
+            entity: ENTITY,
+            id,
+            before: &before_state,
+            after: &after_state,
+            tracked: TRACKED,
+            actor: auth.user_id.get(),
+        },
+    )
+    .await?;
     Ok(Json(out))
 }
 
@@ -494,10 +499,7 @@ fn branch_filters(
         push_arg(&mut args, country.to_owned())?;
         clauses.push(format!("b.country = ${n}"));
     }
-    if let Some(region) = param(params, "region_id") {
-        let region: i64 = region
-            .parse()
-            .map_err(|_| ApiError::field("region_id", "A valid integer is required."))?;
+    if let Some(region) = int_param(params, "region_id")? {
         n += 1;
         push_arg(&mut args, region)?;
         clauses.push(format!("b.region_id = ${n}"));

@@ -33,8 +33,8 @@ use sqlx::PgConnection;
 
 use super::events;
 use super::input::{
-    boolean, contains_pattern, list_params, object, param, path_id, required_text, rfc3339, text,
-    FieldErrors, Patch,
+    boolean, contains_pattern, int_param, list_params, object, param, path_id, required_text,
+    rfc3339, text, FieldErrors, Patch,
 };
 use super::users::{may_touch, user_branch_ids};
 use super::{push_arg, push_predicate, require, route, truthy, Access, ApiRoute};
@@ -575,16 +575,21 @@ async fn update(
     }
     update_client(&mut tx, id, &input, new_branch, auth.user_id.get()).await?;
     let out = fetch_client(&mut tx, id).await?.ok_or_else(not_found)?;
-    let changes = events::updated(
-        ENTITY,
-        id,
-        &event_state(&before, None)?,
-        &event_state(&out, None)?,
-        TRACKED,
-        auth.user_id.get(),
-    );
-    events::record(&mut tx, changes).await?;
-    events::commit(tx, &state.waker).await?;
+    let before_state = event_state(&before, None)?;
+    let after_state = event_state(&out, None)?;
+    events::commit_change(
+        tx,
+        &state.waker,
+        events::Change {
+            entity: ENTITY,
+            id,
+            before: &before_state,
+            after: &after_state,
+            tracked: TRACKED,
+            actor: auth.user_id.get(),
+        },
+    )
+    .await?;
     Ok(Json(out))
 }
 
@@ -707,10 +712,7 @@ fn client_filters(
         push_arg(&mut args, truthy(active))?;
         clauses.push(format!("c.active = ${n}"));
     }
-    if let Some(category) = param(params, "visa_category") {
-        let category: i64 = category
-            .parse()
-            .map_err(|_| ApiError::field("visa_category", "A valid integer is required."))?;
+    if let Some(category) = int_param(params, "visa_category")? {
         n += 1;
         push_arg(&mut args, category)?;
         clauses.push(format!("c.visa_category_id = ${n}"));

@@ -28,20 +28,42 @@ pub(crate) fn deleted(entity: &str, id: i64, previous: Value, actor: i64) -> New
     NewEvent::deleted(entity, id, previous).by(actor)
 }
 
-/// The update events between two states over `tracked` fields (none when nothing tracked
-/// changed), by `actor`.
-pub(crate) fn updated(
-    entity: &str,
-    id: i64,
-    previous: &Value,
-    current: &Value,
-    tracked: &[&str],
-    actor: i64,
-) -> Vec<NewEvent> {
-    leopard_events::diff(entity, id, previous, current, tracked)
-        .into_iter()
-        .map(|e| e.by(actor))
-        .collect()
+/// What an update changed: the entity, its states before and after, the tracked fields, the
+/// actor.
+pub(crate) struct Change<'a> {
+    /// `User`, `Branch`, …
+    pub(crate) entity: &'a str,
+    /// The entity's id.
+    pub(crate) id: i64,
+    /// The state before.
+    pub(crate) before: &'a Value,
+    /// The state after.
+    pub(crate) after: &'a Value,
+    /// The fields whose changes become events.
+    pub(crate) tracked: &'a [&'a str],
+    /// Who changed it.
+    pub(crate) actor: i64,
+}
+
+/// Records the update events of `change` (none when nothing tracked changed) in `tx`, commits
+/// it and wakes the event workers: the end of every update handler.
+pub(crate) async fn commit_change(
+    mut tx: TenantTx,
+    waker: &Waker,
+    change: Change<'_>,
+) -> Result<(), ApiError> {
+    let events = leopard_events::diff(
+        change.entity,
+        change.id,
+        change.before,
+        change.after,
+        change.tracked,
+    )
+    .into_iter()
+    .map(|e| e.by(change.actor))
+    .collect();
+    record(&mut tx, events).await?;
+    commit(tx, waker).await
 }
 
 /// One `<entity>.UPDATE` naming `changed` fields explicitly (a change no tracked field shows,

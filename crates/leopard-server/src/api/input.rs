@@ -159,6 +159,24 @@ pub(crate) fn param<'a>(params: &'a HashMap<String, String>, key: &str) -> Optio
     params.get(key).map(|v| v.trim()).filter(|v| !v.is_empty())
 }
 
+/// A query parameter that must be an integer: `Ok(None)` when absent or empty, a 400 on
+/// `field` when malformed.
+pub(crate) fn int_param(
+    params: &HashMap<String, String>,
+    key: &str,
+) -> Result<Option<i64>, ApiError> {
+    param(params, key)
+        .map(|raw| parse_int(key, raw))
+        .transpose()
+}
+
+/// `raw` as an integer, or a 400 on `field`.
+pub(crate) fn parse_int(field: &str, raw: &str) -> Result<i64, ApiError> {
+    raw.trim()
+        .parse()
+        .map_err(|_| ApiError::field(field, format!("A valid integer is required, got {raw:?}.")))
+}
+
 /// An `ILIKE` pattern matching `value` anywhere (its wildcards escaped).
 pub(crate) fn contains_pattern(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);

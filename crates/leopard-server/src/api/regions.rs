@@ -175,16 +175,21 @@ async fn update(
         return Err(not_found());
     }
     let out = fetch_region(&mut tx, id).await?.ok_or_else(not_found)?;
-    let changes = events::updated(
-        ENTITY,
-        id,
-        &events::state(&before)?,
-        &events::state(&out)?,
-        TRACKED,
-        auth.user_id.get(),
-    );
-    events::record(&mut tx, changes).await?;
-    events::commit(tx, &state.waker).await?;
+    let before_state = events::state(&before)?;
+    let after_state = events::state(&out)?;
+    events::commit_change(
+        tx,
+        &state.waker,
+        events::Change {
+            entity: ENTITY,
+            id,
+            before: &before_state,
+            after: &after_state,
+            tracked: TRACKED,
+            actor: auth.user_id.get(),
+        },
+    )
+    .await?;
     Ok(Json(out))
 }
 

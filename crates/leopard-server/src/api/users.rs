@@ -33,7 +33,9 @@ use sqlx::{PgConnection, Row};
 
 use super::events;
 use super::groups::display_name;
-use super::input::{boolean, contains_pattern, id_list, object, required_text, FieldErrors};
+use super::input::{
+    boolean, contains_pattern, id_list, object, parse_int, required_text, FieldErrors,
+};
 use super::{push_arg, push_predicate, require, route, truthy, Access, ApiRoute};
 use crate::app::AppState;
 use crate::identity::{self, NewUser};
@@ -274,12 +276,6 @@ pub struct UserFilters {
     region_id: Option<String>,
 }
 
-fn parse_id(field: &str, raw: &str) -> Result<i64, ApiError> {
-    raw.trim()
-        .parse()
-        .map_err(|_| ApiError::field(field, format!("A valid integer is required, got {raw:?}.")))
-}
-
 /// The `WHERE` clause selecting the users `principal` may `action`, plus `filters`; parameters
 /// are pushed to `args`.
 fn scoped_where(
@@ -356,14 +352,14 @@ fn scoped_where(
         );
     }
     if let Some(raw) = filters.branch_id.as_deref().filter(|s| !s.is_empty()) {
-        push_arg(args, parse_id("branch_id", raw)?)?;
+        push_arg(args, parse_int("branch_id", raw)?)?;
         param(
             n,
             "EXISTS (SELECT 1 FROM user_branches fb WHERE fb.user_id = u.id AND fb.branch_id = $?)",
         );
     }
     if let Some(raw) = filters.region_id.as_deref().filter(|s| !s.is_empty()) {
-        push_arg(args, parse_id("region_id", raw)?)?;
+        push_arg(args, parse_int("region_id", raw)?)?;
         param(
             n,
             "(EXISTS (SELECT 1 FROM user_regions fr WHERE fr.user_id = u.id AND fr.region_id = $?)
@@ -820,16 +816,20 @@ async fn update(
     }
     let row = fetch_user(&mut tx, id).await?.ok_or_else(not_found)?;
     let out = user_output(&row, &auth)?;
-    let changes = events::updated(
-        ENTITY,
-        id,
-        &before,
-        &user_state(&out),
-        TRACKED,
-        auth.user_id.get(),
-    );
-    events::record(&mut tx, changes).await?;
-    events::commit(tx, &state.waker).await?;
+    let after_state = user_state(&out);
+    events::commit_change(
+        tx,
+        &state.waker,
+        events::Change {
+            entity: ENTITY,
+            id,
+            before: &before,
+            after: &after_state,
+            tracked: TRACKED,
+            actor: auth.user_id.get(),
+        },
+    )
+    .await?;
     Ok(Json(out))
 }
 
@@ -866,16 +866,20 @@ async fn deactivate(
         .await?;
     revoke_refresh_tokens(&mut tx, id).await?;
     let row = fetch_user(&mut tx, id).await?.ok_or_else(not_found)?;
-    let changes = events::updated(
-        ENTITY,
-        id,
-        &before,
-        &user_state(&user_output(&row, &auth)?),
-        &["is_active"],
-        auth.user_id.get(),
-    );
-    events::record(&mut tx, changes).await?;
-    events::commit(tx, &state.waker).await?;
+    let after_state = user_state(&user_output(&row, &auth)?);
+    events::commit_change(
+        tx,
+        &state.waker,
+        events::Change {
+            entity: ENTITY,
+            id,
+            before: &before,
+            after: &after_state,
+            tracked: &["is_active"],
+            actor: auth.user_id.get(),
+        },
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
