@@ -664,10 +664,16 @@ async fn timeline(
     let id = path_id(&raw).ok_or_else(not_found)?;
     let params = list_params(query.as_deref());
     let mut tx = auth.tenant.begin().await?;
-    let branch = client_branch(&mut tx, id, false, false)
-        .await?
-        .ok_or_else(not_found)?;
-    in_scope(&auth.principal, Action::View, branch)?;
+    client_in_scope(
+        &mut tx,
+        &auth.principal,
+        Action::View,
+        ResourceKind::Client,
+        id,
+        false,
+        not_found,
+    )
+    .await?;
     let (rows, count) =
         list_activities(&mut tx, id, param(&params, "activity_type"), &pagination).await?;
     tx.commit().await?;
@@ -793,6 +799,29 @@ async fn client_branch(
         .bind(deleted)
         .fetch_optional(&mut *conn)
         .await?)
+}
+
+/// The branch of live client `id` when `principal` may `action` records of `kind` belonging
+/// to it (a client-owned resource such as a note, passport or reminder follows its client's
+/// branch); `Err(not_found)` when the client does not exist, is soft-deleted or is out of
+/// scope. `lock` takes a row lock on the client (for writes that must not race a move).
+pub(crate) async fn client_in_scope(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    action: Action,
+    kind: ResourceKind,
+    id: i64,
+    lock: bool,
+    not_found: impl Fn() -> ApiError,
+) -> Result<Option<i64>, ApiError> {
+    let branch = client_branch(conn, id, false, lock)
+        .await?
+        .ok_or_else(&not_found)?;
+    if check(principal, action, &Resource::new(kind, branch)).allowed() {
+        Ok(branch)
+    } else {
+        Err(not_found())
+    }
 }
 
 /// When client `id` was deleted (RFC 3339), if it was.

@@ -98,7 +98,7 @@ pub const CLIENT_ASSIGNED_TO_UPDATE: &str = "Client.assigned_to.UPDATE";
 pub const CLIENT_DELETE: &str = "Client.DELETE";
 
 /// The open tenant transaction of a transactional handler.
-fn handler_tx<'c>(
+pub(crate) fn handler_tx<'c>(
     ctx: &'c mut HandlerContext<'_>,
     name: &str,
 ) -> Result<&'c mut PgConnection, HandlerError> {
@@ -109,7 +109,7 @@ fn handler_tx<'c>(
 }
 
 /// The client id of a `Client.*` event.
-fn client_id(event: &Event) -> Result<i64, HandlerError> {
+pub(crate) fn client_id(event: &Event) -> Result<i64, HandlerError> {
     event.entity_id.parse().map_err(|_| {
         HandlerError::new(format!(
             "{} has a non-numeric client id {:?}",
@@ -119,22 +119,22 @@ fn client_id(event: &Event) -> Result<i64, HandlerError> {
 }
 
 /// `key` of the state before (`None` when absent).
-fn before<'e>(event: &'e Event, key: &str) -> Option<&'e Value> {
+pub(crate) fn before<'e>(event: &'e Event, key: &str) -> Option<&'e Value> {
     event.previous.as_ref().and_then(|s| s.get(key))
 }
 
 /// `key` of the state after (`None` when absent).
-fn after<'e>(event: &'e Event, key: &str) -> Option<&'e Value> {
+pub(crate) fn after<'e>(event: &'e Event, key: &str) -> Option<&'e Value> {
     event.current.as_ref().and_then(|s| s.get(key))
 }
 
 /// `key` of the latest state carried by the event (after, else before).
-fn latest<'e>(event: &'e Event, key: &str) -> Option<&'e Value> {
+pub(crate) fn latest<'e>(event: &'e Event, key: &str) -> Option<&'e Value> {
     after(event, key).or_else(|| before(event, key))
 }
 
 /// A user id held in a state value (a number, or a numeric string).
-fn user_id(value: Option<&Value>) -> Option<i64> {
+pub(crate) fn user_id(value: Option<&Value>) -> Option<i64> {
     match value? {
         Value::Number(n) => n.as_i64(),
         Value::String(s) => s.parse().ok(),
@@ -143,7 +143,7 @@ fn user_id(value: Option<&Value>) -> Option<i64> {
 }
 
 /// "First Last" of the client, or "Client <id>" when it has no name.
-fn client_name(event: &Event, id: i64) -> String {
+pub(crate) fn client_name(event: &Event, id: i64) -> String {
     let part = |key| {
         latest(event, key)
             .and_then(Value::as_str)
@@ -180,7 +180,7 @@ pub fn stage_label(stage: &str) -> String {
 }
 
 /// A user's full name, else username, else "Unknown User" (no such user).
-async fn user_name(conn: &mut PgConnection, id: i64) -> Result<String, sqlx::Error> {
+pub(crate) async fn user_name(conn: &mut PgConnection, id: i64) -> Result<String, sqlx::Error> {
     let name: Option<String> = sqlx::query_scalar(
         "SELECT COALESCE(NULLIF(btrim(first_name || ' ' || last_name), ''), username)
            FROM users WHERE id = $1",
