@@ -96,8 +96,37 @@ impl Role {
         }
     }
 
-    /// The permissions the role's group is given when a tenant is set up (spec §4.2).
+    /// The permissions the role's group is given when a tenant is set up: the original's
+    /// (§4.2, [`Role::original_permissions`]) plus [`Role::crm_additions`].
     pub fn default_permissions(self) -> PermissionSet {
+        self.original_permissions().union(&self.crm_additions())
+    }
+
+    /// What Leopard grants beyond the original's §4.2 sets: the original let any authenticated
+    /// user (or any holder of `view_client`) use reminders, calendar events, the language-exam
+    /// list and the client profile sections without a matching permission. With verb-level
+    /// permissions on every resource, the Region Manager and the Consultant need them to keep
+    /// doing so. Super and Branch Admins already hold everything.
+    pub fn crm_additions(self) -> PermissionSet {
+        use Action::{Add, Change, Delete, View};
+        use ResourceKind as K;
+        const EVERYTHING: &[Action] = &[View, Add, Change, Delete];
+        match self {
+            Role::SuperAdmin | Role::BranchAdmin => PermissionSet::new(),
+            Role::RegionManager | Role::Consultant => grants(&[
+                (K::Lpe, &[View]),
+                (K::Passport, EVERYTHING),
+                (K::Proficiency, EVERYTHING),
+                (K::Qualification, EVERYTHING),
+                (K::Employment, EVERYTHING),
+                (K::Reminder, EVERYTHING),
+                (K::CalendarEvent, EVERYTHING),
+            ]),
+        }
+    }
+
+    /// The permissions of the role's group in the original (spec §4.2).
+    pub fn original_permissions(self) -> PermissionSet {
         use Action::{Add, Change, Delete, View};
         use ResourceKind as K;
         match self {
@@ -201,7 +230,7 @@ mod tests {
 
     #[test]
     fn region_manager_gets_exactly_the_listed_permissions() {
-        let set = Role::RegionManager.default_permissions();
+        let set = Role::RegionManager.original_permissions();
         assert_eq!(set.len(), 4 * 6 + 2 + 3 + 1 + 2 + 1);
         for has in [
             "delete_client",
@@ -223,7 +252,7 @@ mod tests {
 
     #[test]
     fn consultant_gets_exactly_the_listed_permissions() {
-        let set = Role::Consultant.default_permissions();
+        let set = Role::Consultant.original_permissions();
         assert_eq!(set.len(), 3 * 5 + 4);
         for lacks in [
             "delete_client",
@@ -234,6 +263,44 @@ mod tests {
             assert!(!set.contains(p(lacks)), "{lacks}");
         }
         assert!(set.is_subset(&Role::BranchAdmin.default_permissions()));
+    }
+
+    #[test]
+    fn region_managers_and_consultants_gain_the_resources_the_original_left_open() {
+        for role in [Role::RegionManager, Role::Consultant] {
+            let set = role.default_permissions();
+            for has in [
+                "view_lpe",
+                "change_passport",
+                "add_proficiency",
+                "delete_employment",
+                "view_qualification",
+                "add_reminder",
+                "delete_calendarevent",
+            ] {
+                assert!(set.contains(p(has)), "{role}: {has}");
+            }
+            assert!(!set.contains(p("add_lpe")), "{role}: add_lpe");
+            assert!(
+                !set.contains(p("view_team_events")),
+                "{role}: view_team_events"
+            );
+            assert_eq!(
+                set.len(),
+                role.original_permissions().len() + 1 + 6 * 4,
+                "{role}"
+            );
+        }
+        for role in [Role::SuperAdmin, Role::BranchAdmin] {
+            assert!(role.crm_additions().is_empty());
+        }
+        for role in Role::ALL {
+            assert!(role.default_permissions().is_subset(
+                &Role::BranchAdmin
+                    .default_permissions()
+                    .union(&Role::SuperAdmin.default_permissions())
+            ));
+        }
     }
 
     #[test]

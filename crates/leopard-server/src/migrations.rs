@@ -37,6 +37,11 @@ pub const TENANT: &[Migration] = &[
         "clients",
         include_str!("../migrations/tenant/0005_clients.sql"),
     ),
+    Migration::new(
+        6,
+        "crm_role_grants",
+        include_str!("../migrations/tenant/0006_crm_role_grants.sql"),
+    ),
 ];
 
 /// Shared migrations of the server (the public schema), after the registry's own.
@@ -142,11 +147,40 @@ pub fn identity_seed_sql() -> String {
              INSERT INTO group_permissions (group_id, permission_id)\n\
              SELECT g.id, p FROM groups g, unnest(ARRAY[{}]::integer[]) AS p WHERE g.name = '{}';\n",
             role.group_name(),
-            role.default_permissions()
+            role.original_permissions()
                 .iter()
                 .map(|p| permission_db_id(p).to_string())
                 .collect::<Vec<_>>()
                 .join(","),
+            role.group_name(),
+        );
+    }
+    sql
+}
+
+/// Renders `0006_crm_role_grants.sql`: the permissions Leopard grants beyond the original's
+/// role sets ([`Role::crm_additions`]), added to the built-in groups of every tenant.
+pub fn crm_grants_sql() -> String {
+    let mut sql = String::from(
+        "-- GENERATED from leopard-rbac `Role::crm_additions` by `crm_grants_sql()`\n\
+         -- (crates/leopard-server/src/migrations.rs); do not edit. The permissions Region Managers\n\
+         -- and Consultants need for the CRM resources the original left open to everyone.\n",
+    );
+    for role in Role::ALL {
+        let ids: Vec<String> = role
+            .crm_additions()
+            .iter()
+            .map(|p| permission_db_id(p).to_string())
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let _ = write!(
+            sql,
+            "\nINSERT INTO group_permissions (group_id, permission_id)\n\
+             SELECT g.id, p FROM groups g, unnest(ARRAY[{}]::integer[]) AS p WHERE g.name = '{}'\n\
+             ON CONFLICT DO NOTHING;\n",
+            ids.join(","),
             role.group_name(),
         );
     }
@@ -160,23 +194,30 @@ mod tests {
     #[test]
     fn the_embedded_sets_are_well_formed() {
         assert!(MigrationSet::new(SHARED.to_vec(), TENANT.to_vec()).is_ok());
-        assert_eq!(set().latest_tenant_version(), 5);
+        assert_eq!(set().latest_tenant_version(), 6);
+    }
+
+    /// Compares committed generated migration `file` with `expected` (rewriting it first
+    /// under `LEOPARD_BLESS`).
+    fn assert_generated(file: &str, expected: &str) {
+        let path = format!("{}/migrations/tenant/{file}", env!("CARGO_MANIFEST_DIR"));
+        if std::env::var_os("LEOPARD_BLESS").is_some() {
+            std::fs::write(&path, expected).expect("write the migration");
+        }
+        let committed = std::fs::read_to_string(&path).expect("read the migration");
+        assert!(
+            committed == expected,
+            "{file} is stale: run LEOPARD_BLESS=1 cargo test -p leopard-server identity_seed"
+        );
     }
 
     #[test]
     fn the_committed_identity_seed_matches_the_catalogue() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/migrations/tenant/0003_identity_seed.sql"
-        );
-        let expected = identity_seed_sql();
-        if std::env::var_os("LEOPARD_BLESS").is_some() {
-            std::fs::write(path, &expected).expect("write the seed");
-        }
-        let committed = std::fs::read_to_string(path).expect("read the seed");
-        assert!(
-            committed == expected,
-            "0003_identity_seed.sql is stale: run LEOPARD_BLESS=1 cargo test -p leopard-server identity_seed"
-        );
+        assert_generated("0003_identity_seed.sql", &identity_seed_sql());
+    }
+
+    #[test]
+    fn the_committed_identity_seed_crm_grants_match_the_role_additions() {
+        assert_generated("0006_crm_role_grants.sql", &crm_grants_sql());
     }
 }
