@@ -33,8 +33,8 @@ use sqlx::PgConnection;
 
 use super::events;
 use super::input::{
-    boolean, contains_pattern, int_param, list_params, object, param, path_id, required_text,
-    rfc3339, text, FieldErrors, Patch,
+    boolean, choice, contains_pattern, country, date, int_param, list_params, nullable_id, object,
+    param, path_id, required_text, rfc3339, text, FieldErrors, Patch,
 };
 use super::users::{may_touch, user_branch_ids};
 use super::{push_arg, push_predicate, require, route, truthy, Access, ApiRoute};
@@ -279,53 +279,6 @@ const OPTIONAL_TEXTS: &[(&str, usize)] = &[
     ("description", 100_000),
 ];
 
-/// A nullable id `field`: a positive integer (or its decimal string); `null` or `""` clears it.
-fn nullable_id(body: &Map<String, Value>, field: &str, errors: &mut FieldErrors) -> Patch<i64> {
-    match body.get(field) {
-        None => Patch::Absent,
-        Some(Value::Null) => Patch::Null,
-        Some(Value::String(s)) if s.trim().is_empty() => Patch::Null,
-        Some(v) => match v
-            .as_i64()
-            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-            .filter(|id| *id > 0)
-        {
-            Some(id) => Patch::Set(id),
-            None => {
-                errors.add(field, "A valid integer is required.");
-                Patch::Absent
-            }
-        },
-    }
-}
-
-/// A choice `field` among `choices`; `null` is an error, and so is absence when `required`.
-fn choice(
-    body: &Map<String, Value>,
-    field: &str,
-    choices: &[&str],
-    required: bool,
-    errors: &mut FieldErrors,
-) -> Option<String> {
-    match text(body, field, 20, errors) {
-        Patch::Set(s) if choices.contains(&s.as_str()) => Some(s),
-        Patch::Set(s) => {
-            errors.add(field, format!("\"{s}\" is not a valid choice."));
-            None
-        }
-        Patch::Null => {
-            errors.add(field, "This field may not be null.");
-            None
-        }
-        Patch::Absent => {
-            if required && !body.contains_key(field) {
-                errors.add(field, "This field is required.");
-            }
-            None
-        }
-    }
-}
-
 /// Whether `email` looks like an e-mail address.
 fn plausible_email(email: &str) -> bool {
     let Some((local, domain)) = email.split_once('@') else {
@@ -355,13 +308,7 @@ fn client_input(body: &Map<String, Value>, create: bool) -> Result<ClientInput, 
         texts: Vec::new(),
         dob: Patch::Absent,
     };
-    if let Some(country) = required_text(body, "country", 2, create, &mut errors) {
-        if country.len() == 2 && country.chars().all(|c| c.is_ascii_alphabetic()) {
-            input.country = Some(country.to_ascii_uppercase());
-        } else {
-            errors.add("country", format!("\"{country}\" is not a valid choice."));
-        }
-    }
+    input.country = country(body, "country", create, &mut errors);
     for (field, max) in OPTIONAL_TEXTS {
         match text(body, field, *max, &mut errors) {
             Patch::Set(s) => input.texts.push((field, s)),
@@ -374,28 +321,7 @@ fn client_input(body: &Map<String, Value>, create: bool) -> Result<ClientInput, 
             errors.add("email", "Enter a valid email address.");
         }
     }
-    input.dob = match body.get("dob") {
-        None => Patch::Absent,
-        Some(Value::Null) => Patch::Null,
-        Some(Value::String(s)) if s.trim().is_empty() => Patch::Null,
-        Some(Value::String(s)) => match NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d") {
-            Ok(d) => Patch::Set(d),
-            Err(_) => {
-                errors.add(
-                    "dob",
-                    "Date has wrong format. Use one of these formats instead: YYYY-MM-DD.",
-                );
-                Patch::Absent
-            }
-        },
-        Some(_) => {
-            errors.add(
-                "dob",
-                "Date has wrong format. Use one of these formats instead: YYYY-MM-DD.",
-            );
-            Patch::Absent
-        }
-    };
+    input.dob = date(body, "dob", &mut errors);
     errors.finish()?;
     Ok(input)
 }

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use http::Extensions;
 use leopard_http::auth::unix_now;
 use leopard_http::jwt::{ClaimsInput, JwtKeys, TokenPair, TokenType};
@@ -246,6 +247,281 @@ pub(crate) fn boolean(
     }
 }
 
+/// A nullable id `field`: a positive integer (or its decimal string); `null` or `""` clears it.
+pub(crate) fn nullable_id(
+    body: &Map<String, Value>,
+    field: &str,
+    errors: &mut FieldErrors,
+) -> Patch<i64> {
+    match body.get(field) {
+        None => Patch::Absent,
+        Some(Value::Null) => Patch::Null,
+        Some(Value::String(s)) if s.trim().is_empty() => Patch::Null,
+        Some(v) => match v
+            .as_i64()
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+            .filter(|id| *id > 0)
+        {
+            Some(id) => Patch::Set(id),
+            None => {
+                errors.add(field, "A valid integer is required.");
+                Patch::Absent
+            }
+        },
+    }
+}
+
+/// A required id `field` (create) or one that may be absent but not `null` (update).
+#[allow(dead_code)] // TEMP: used by the CRM resources being merged
+pub(crate) fn required_id(
+    body: &Map<String, Value>,
+    field: &str,
+    required: bool,
+    errors: &mut FieldErrors,
+) -> Option<i64> {
+    match nullable_id(body, field, errors) {
+        Patch::Set(id) => Some(id),
+        Patch::Null => {
+            errors.add(field, "This field may not be null.");
+            None
+        }
+        Patch::Absent => {
+            if required && !body.contains_key(field) {
+                errors.add(field, "This field is required.");
+            }
+            None
+        }
+    }
+}
+
+/// A choice `field` among `choices`; `null` is an error, and so is absence when `required`.
+pub(crate) fn choice(
+    body: &Map<String, Value>,
+    field: &str,
+    choices: &[&str],
+    required: bool,
+    errors: &mut FieldErrors,
+) -> Option<String> {
+    match text(body, field, 30, errors) {
+        Patch::Set(s) if choices.contains(&s.as_str()) => Some(s),
+        Patch::Set(s) => {
+            errors.add(field, format!("\"{s}\" is not a valid choice."));
+            None
+        }
+        Patch::Null => {
+            errors.add(field, "This field may not be null.");
+            None
+        }
+        Patch::Absent => {
+            if required && !body.contains_key(field) {
+                errors.add(field, "This field is required.");
+            }
+            None
+        }
+    }
+}
+
+/// A two-letter country `field` (upper-cased); required on a create, never `null`.
+pub(crate) fn country(
+    body: &Map<String, Value>,
+    field: &str,
+    required: bool,
+    errors: &mut FieldErrors,
+) -> Option<String> {
+    let value = required_text(body, field, 2, required, errors)?;
+    if value.len() == 2 && value.chars().all(|c| c.is_ascii_alphabetic()) {
+        Some(value.to_ascii_uppercase())
+    } else {
+        errors.add(field, format!("\"{value}\" is not a valid choice."));
+        None
+    }
+}
+
+/// Reads a nullable `field` holding a string parsed by `parse`; `null` or `""` clears it, a
+/// wrong type or an unparsable value records `message`.
+fn parsed<T>(
+    body: &Map<String, Value>,
+    field: &str,
+    errors: &mut FieldErrors,
+    message: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Patch<T> {
+    match body.get(field) {
+        None => Patch::Absent,
+        Some(Value::Null) => Patch::Null,
+        Some(Value::String(s)) if s.trim().is_empty() => Patch::Null,
+        Some(Value::String(s)) => match parse(s.trim()) {
+            Some(v) => Patch::Set(v),
+            None => {
+                errors.add(field, message);
+                Patch::Absent
+            }
+        },
+        Some(_) => {
+            errors.add(field, message);
+            Patch::Absent
+        }
+    }
+}
+
+/// A nullable date `field` (`YYYY-MM-DD`).
+pub(crate) fn date(
+    body: &Map<String, Value>,
+    field: &str,
+    errors: &mut FieldErrors,
+) -> Patch<NaiveDate> {
+    parsed(
+        body,
+        field,
+        errors,
+        "Date has wrong format. Use one of these formats instead: YYYY-MM-DD.",
+        |s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok(),
+    )
+}
+
+/// A nullable time `field` (`hh:mm[:ss[.uuuuuu]]`).
+#[allow(dead_code)] // TEMP: used by the CRM resources being merged
+pub(crate) fn time(
+    body: &Map<String, Value>,
+    field: &str,
+    errors: &mut FieldErrors,
+) -> Patch<NaiveTime> {
+    parsed(
+        body,
+        field,
+        errors,
+        "Time has wrong format. Use one of these formats instead: hh:mm[:ss[.uuuuuu]].",
+        |s| {
+            NaiveTime::parse_from_str(s, "%H:%M:%S%.f")
+                .or_else(|_| NaiveTime::parse_from_str(s, "%H:%M"))
+                .ok()
+        },
+    )
+}
+
+/// A nullable date-time `field`: RFC 3339 (`2026-11-27T09:30:00Z`, an offset, or a naive
+/// `YYYY-MM-DDThh:mm[:ss]` read as UTC, as Django does with `USE_TZ` and UTC).
+#[allow(dead_code)] // TEMP: used by the CRM resources being merged
+pub(crate) fn datetime(
+    body: &Map<String, Value>,
+    field: &str,
+    errors: &mut FieldErrors,
+) -> Patch<DateTime<Utc>> {
+    parsed(
+        body,
+        field,
+        errors,
+        "Datetime has wrong format. Use one of these formats instead: \
+         YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z].",
+        parse_datetime,
+    )
+}
+
+/// Parses an RFC 3339 date-time, or a naive one as UTC.
+#[allow(dead_code)] // TEMP: used by the CRM resources being merged
+pub(crate) fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|d| d.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            [
+                "%Y-%m-%dT%H:%M:%S%.f",
+                "%Y-%m-%dT%H:%M",
+                "%Y-%m-%d %H:%M:%S%.f",
+            ]
+            .iter()
+            .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+            .map(|n| n.and_utc())
+        })
+}
+
+/// A nullable decimal `field` with at most `places` decimals within `min..=max`, given as a
+/// JSON number or a decimal string; returned as its canonical string (bound as `::numeric`).
+#[allow(dead_code)] // TEMP: used by the CRM resources being merged
+pub(crate) fn decimal(
+    body: &Map<String, Value>,
+    field: &str,
+    places: usize,
+    (min, max): (f64, f64),
+    errors: &mut FieldErrors,
+) -> Patch<String> {
+    let raw = match body.get(field) {
+        None => return Patch::Absent,
+        Some(Value::Null) => return Patch::Null,
+        Some(Value::String(s)) if s.trim().is_empty() => return Patch::Null,
+        Some(Value::String(s)) => s.trim().to_owned(),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(_) => {
+            errors.add(field, "A valid number is required.");
+            return Patch::Absent;
+        }
+    };
+    let well_formed = {
+        let digits = raw.strip_prefix('-').unwrap_or(&raw);
+        let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+        !int.is_empty()
+            && int.len() <= 12
+            && int.chars().all(|c| c.is_ascii_digit())
+            && frac.chars().all(|c| c.is_ascii_digit())
+            && (frac.len() <= places || frac[places..].chars().all(|c| c == '0'))
+    };
+    match raw.parse::<f64>() {
+        Ok(v) if well_formed && (min..=max).contains(&v) => Patch::Set(raw),
+        Ok(_) if well_formed => {
+            errors.add(
+                field,
+                format!("Ensure this value is between {min} and {max}."),
+            );
+            Patch::Absent
+        }
+        _ => {
+            errors.add(
+                field,
+                format!("A valid number with at most {places} decimal places is required."),
+            );
+            Patch::Absent
+        }
+    }
+}
+
+/// A nullable list of strings `field` (each trimmed, at most `max` characters).
+#[allow(dead_code)] // TEMP: used by the CRM resources being merged
+pub(crate) fn string_list(
+    body: &Map<String, Value>,
+    field: &str,
+    max: usize,
+    errors: &mut FieldErrors,
+) -> Patch<Vec<String>> {
+    match body.get(field) {
+        None => Patch::Absent,
+        Some(Value::Null) => Patch::Null,
+        Some(Value::Array(items)) => {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                match item.as_str().map(str::trim) {
+                    Some(s) if s.chars().count() <= max => out.push(s.to_owned()),
+                    Some(_) => {
+                        errors.add(
+                            field,
+                            format!("Ensure each item has no more than {max} characters."),
+                        );
+                        return Patch::Absent;
+                    }
+                    None => {
+                        errors.add(field, "Expected a list of strings.");
+                        return Patch::Absent;
+                    }
+                }
+            }
+            Patch::Set(out)
+        }
+        Some(_) => {
+            errors.add(field, "Expected a list of strings.");
+            Patch::Absent
+        }
+    }
+}
+
 /// The string `field` of a credentials body (login, refresh), required and non-blank; kept
 /// as sent (passwords are not trimmed).
 pub(crate) fn credential(body: &Value, field: &str) -> Result<String, ApiError> {
@@ -360,5 +636,87 @@ mod tests {
     #[test]
     fn contains_patterns_escape_like_wildcards() {
         assert_eq!(contains_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
+    }
+}
+
+#[cfg(test)]
+mod parser_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn body(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            _ => unreachable!("test bodies are objects"),
+        }
+    }
+
+    #[test]
+    fn decimals_keep_their_text_and_refuse_extra_places_or_out_of_range_values() {
+        let mut errors = FieldErrors::default();
+        let b = body(json!({"a": 7.5, "b": "6.0", "c": "6.25", "d": 9.5, "e": "x", "f": null}));
+        assert_eq!(
+            decimal(&b, "a", 1, (0.0, 9.0), &mut errors),
+            Patch::Set("7.5".into())
+        );
+        assert_eq!(
+            decimal(&b, "b", 1, (0.0, 9.0), &mut errors),
+            Patch::Set("6.0".into())
+        );
+        assert_eq!(decimal(&b, "f", 1, (0.0, 9.0), &mut errors), Patch::Null);
+        assert!(errors.finish().is_ok());
+        for field in ["c", "d", "e"] {
+            let mut errors = FieldErrors::default();
+            assert_eq!(
+                decimal(&b, field, 1, (0.0, 9.0), &mut errors),
+                Patch::Absent
+            );
+            assert!(errors.finish().is_err(), "{field}");
+        }
+    }
+
+    #[test]
+    fn datetimes_accept_rfc3339_offsets_and_naive_utc_and_refuse_garbage() {
+        let utc = parse_datetime("2026-11-27T09:30:00Z").expect("utc");
+        assert_eq!(parse_datetime("2026-11-27T10:30:00+01:00"), Some(utc));
+        assert_eq!(parse_datetime("2026-11-27T09:30"), Some(utc));
+        assert_eq!(parse_datetime("2026-02-30T09:30:00Z"), None);
+        let mut errors = FieldErrors::default();
+        let b = body(json!({"at": 5}));
+        assert_eq!(datetime(&b, "at", &mut errors), Patch::Absent);
+        assert!(errors.finish().is_err());
+    }
+
+    #[test]
+    fn dates_times_countries_and_ids_are_read_or_reported() {
+        let mut errors = FieldErrors::default();
+        let b = body(json!({
+            "d": "2026-01-31", "t": "09:15", "c": "np", "i": "12", "l": ["a", " b "]
+        }));
+        assert_eq!(
+            date(&b, "d", &mut errors),
+            Patch::Set(NaiveDate::from_ymd_opt(2026, 1, 31).expect("date"))
+        );
+        assert_eq!(
+            time(&b, "t", &mut errors),
+            Patch::Set(NaiveTime::from_hms_opt(9, 15, 0).expect("time"))
+        );
+        assert_eq!(country(&b, "c", true, &mut errors), Some("NP".into()));
+        assert_eq!(required_id(&b, "i", true, &mut errors), Some(12));
+        assert_eq!(
+            string_list(&b, "l", 10, &mut errors),
+            Patch::Set(vec!["a".into(), "b".into()])
+        );
+        assert!(errors.finish().is_ok());
+        let mut errors = FieldErrors::default();
+        let bad = body(json!({"d": "31/01/2026", "c": "Nepal", "l": [1]}));
+        assert_eq!(date(&bad, "d", &mut errors), Patch::Absent);
+        assert_eq!(country(&bad, "c", true, &mut errors), None);
+        assert_eq!(required_id(&bad, "i", true, &mut errors), None);
+        assert_eq!(string_list(&bad, "l", 10, &mut errors), Patch::Absent);
+        match errors.finish() {
+            Err(ApiError::Validation(fields)) => assert_eq!(fields.len(), 4),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
     }
 }
