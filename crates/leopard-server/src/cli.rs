@@ -15,8 +15,8 @@ use leopard_events::{control, EventBus, WorkerConfig};
 
 use crate::config::{
     AuthArgs, Cli, Command, DomainCommand, EventsCommand, GlobalArgs, MigrateArgs, Mode,
-    SeedCommand, SeedUsersArgs, ServeArgs, TenantCommand, TenantCreateArgs, UserCommand,
-    UserCreateArgs,
+    SeedCommand, SeedCrmArgs, SeedUsersArgs, ServeArgs, TenantCommand, TenantCreateArgs,
+    UserCommand, UserCreateArgs,
 };
 use crate::db::Database;
 use crate::identity::{self, NewUser};
@@ -36,6 +36,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(UserCommand::Create(args)) => user_create(&cli.global, &args).await,
         Command::PlatformAdmin(cmd) => platform_admin(&cli.global, cmd).await,
         Command::Seed(SeedCommand::Users(args)) => seed_users(&cli.global, &args).await,
+        Command::Seed(SeedCommand::Crm(args)) => seed_crm(&cli.global, &args).await,
         Command::Events(cmd) => events(&cli.global, cmd).await,
     }
 }
@@ -586,6 +587,30 @@ async fn seed_users(global: &GlobalArgs, args: &SeedUsersArgs) -> anyhow::Result
             started.elapsed(),
             outcome.skipped,
             args.password
+        );
+        anyhow::Ok(())
+    }
+    .await;
+    db.close().await?;
+    result
+}
+
+async fn seed_crm(global: &GlobalArgs, args: &SeedCrmArgs) -> anyhow::Result<()> {
+    if args.clients < 0 {
+        bail!("--clients must not be negative");
+    }
+    let db = Database::open(global, 2).await?;
+    let result = async {
+        let started = std::time::Instant::now();
+        let registry = TenantRegistry::load(db.pool.clone(), global.resolve_config()).await?;
+        let context = registry.context_for(&args.tenant)?;
+        let mut tx = context.begin().await?;
+        let clients = seed::seed_bulk_clients(&mut tx, args.clients).await?;
+        tx.commit().await?;
+        println!(
+            "seeded {clients} client(s) in {} in {:.2?}",
+            args.tenant,
+            started.elapsed()
         );
         anyhow::Ok(())
     }

@@ -165,6 +165,20 @@ pub enum SeedCommand {
     /// Create many users at once, all with one password: `<prefix>0001`, `<prefix>0002`, …
     /// (existing usernames are skipped; refused if the tenant's max_users would be exceeded).
     Users(SeedUsersArgs),
+    /// Create many synthetic CRM rows at once for load tests: clients spread over the branches
+    /// and stages, assigned to the branches' users (no events are recorded).
+    Crm(SeedCrmArgs),
+}
+
+/// Options of `seed crm`.
+#[derive(Debug, Clone, Args)]
+pub struct SeedCrmArgs {
+    /// The tenant's slug.
+    #[arg(long, env = "LEOPARD_SEED_TENANT")]
+    pub tenant: String,
+    /// How many clients.
+    #[arg(long, default_value_t = 5000)]
+    pub clients: i32,
 }
 
 /// Options of `seed users`.

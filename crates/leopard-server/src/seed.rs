@@ -217,3 +217,44 @@ pub async fn seed_users(
             .saturating_sub(created),
     })
 }
+
+/// Seeds `count` synthetic clients (`Bulk Client 000001`, …) for load tests: spread evenly over
+/// the live branches, the four stages, a handful of countries, and assigned round-robin to the
+/// users of their branch (unassigned in a branch without users). One statement; no events are
+/// recorded (like the original's seeding). Returns how many rows were inserted.
+pub async fn seed_bulk_clients(conn: &mut PgConnection, count: i32) -> Result<u64, ApiError> {
+    let inserted = sqlx::query(
+        "WITH b AS (
+             SELECT array_agg(id ORDER BY id) AS ids FROM branches WHERE deleted_at IS NULL
+         ),
+         members AS (
+             SELECT branch_id, array_agg(user_id ORDER BY user_id) AS users
+               FROM user_branches GROUP BY branch_id
+         ),
+         start AS (SELECT COALESCE(max(id), 0) AS n FROM clients)
+         INSERT INTO clients (first_name, last_name, gender, country, email, phone_number,
+                              branch_id, assigned_to_id, stage, active, created_at, updated_at)
+         SELECT 'Bulk', 'Client ' || lpad((start.n + g)::text, 6, '0'),
+                (ARRAY['MALE', 'FEMALE', 'OTHER'])[1 + g % 3],
+                (ARRAY['NP', 'IN', 'AU', 'PH', 'VN', 'CN', 'BR', 'CO'])[1 + g % 8],
+                'bulk.client' || (start.n + g) || '@example.com',
+                '+61400' || lpad(((start.n + g) % 1000000)::text, 6, '0'),
+                branch.id,
+                m.users[1 + (g / cardinality(b.ids)) % cardinality(m.users)],
+                (ARRAY['LEAD', 'FOLLOW_UP', 'CLIENT', 'CLOSE'])[1 + (g / cardinality(b.ids)) % 4],
+                g % 5 <> 0,
+                now() - make_interval(mins => g),
+                now() - make_interval(mins => g)
+           FROM generate_series(1, $1) AS g
+          CROSS JOIN b
+          CROSS JOIN start
+          CROSS JOIN LATERAL (SELECT b.ids[1 + g % cardinality(b.ids)] AS id) AS branch
+           LEFT JOIN members m ON m.branch_id = branch.id
+          WHERE cardinality(b.ids) > 0",
+    )
+    .bind(count)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok(inserted)
+}

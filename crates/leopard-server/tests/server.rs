@@ -528,3 +528,59 @@ async fn production_mode_refuses_to_start_without_a_jwt_secret_and_rejects_a_sho
     assert!(!ok, "{out}");
     assert!(out.contains("at least 32 bytes"), "{out}");
 }
+
+#[tokio::test]
+async fn the_cli_seeds_bulk_clients_spread_over_branches_stages_and_branch_members() {
+    let db = TestDatabase::new().await.expect("database");
+    let (ok, out) = leopard(
+        &db,
+        &["tenant", "create", "--slug", "acme", "--name", "Acme Corp"],
+    );
+    assert!(ok, "{out}");
+    sqlx::query("INSERT INTO tenant_acme.branches (name) VALUES ('North'), ('South')")
+        .execute(db.pool())
+        .await
+        .expect("branches");
+    let (ok, out) = leopard(
+        &db,
+        &[
+            "seed", "users", "--tenant", "acme", "--count", "3", "--branch", "north",
+        ],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = leopard(
+        &db,
+        &["seed", "crm", "--tenant", "acme", "--clients", "400"],
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("seeded 400 client(s)"), "{out}");
+    let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+        "SELECT b.name, c.stage, count(*), count(c.assigned_to_id)
+           FROM tenant_acme.clients c JOIN tenant_acme.branches b ON b.id = c.branch_id
+          GROUP BY 1, 2 ORDER BY 1, 2",
+    )
+    .fetch_all(db.pool())
+    .await
+    .expect("spread");
+    assert_eq!(rows.len(), 8, "two branches × four stages: {rows:?}");
+    for (branch, stage, count, assigned) in &rows {
+        assert_eq!(*count, 50, "{branch}/{stage}");
+        let expected = if branch == "North" { 50 } else { 0 };
+        assert_eq!(
+            *assigned, expected,
+            "{branch}/{stage}: assigned to its members"
+        );
+    }
+    let outsiders: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM tenant_acme.clients c
+          WHERE c.assigned_to_id IS NOT NULL AND NOT EXISTS (
+                SELECT 1 FROM tenant_acme.user_branches ub
+                 WHERE ub.user_id = c.assigned_to_id AND ub.branch_id = c.branch_id)",
+    )
+    .fetch_one(db.pool())
+    .await
+    .expect("outsiders");
+    assert_eq!(outsiders, 0, "assignees belong to the client's branch");
+    let (ok, out) = leopard(&db, &["seed", "crm", "--tenant", "nope", "--clients", "1"]);
+    assert!(!ok, "an unknown tenant is an error: {out}");
+}
