@@ -1,0 +1,95 @@
+# Shared set-up of the load-test scripts (sourced, not run): builds the release binary, starts
+# `leopard demo` on a free port with a private data directory, and defines helpers.
+#
+# Database: with DATABASE_URL set, a fresh database `leopard_bench_<pid>` is created on that
+# server and dropped at the end; without it, the embedded cluster under the temporary data
+# directory is used. After sourcing: $BIN, $BASE, $HOST, $WORK, $SERVER_PID, $SQL_URL (a URL of
+# the server's database), and the functions `login <username>` (prints an access token),
+# `rss_kib` (the server's resident set, KiB) and `peak_rss_kib` (its high-water mark).
+
+THREADS=2
+PASSWORD="Leopard-Demo-2026"
+HOST="acme.localhost"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+BIN="$ROOT/target/release/leopard"
+
+command -v wrk >/dev/null || { echo "wrk is required (apt-get install wrk)" >&2; exit 1; }
+command -v curl >/dev/null || { echo "curl is required" >&2; exit 1; }
+command -v jq >/dev/null || { echo "jq is required" >&2; exit 1; }
+
+echo "== building (cargo build --release -p leopard-server)"
+(cd "$ROOT" && cargo build --release -p leopard-server)
+
+WORK="$(mktemp -d -t leopard-bench.XXXXXX)"
+SERVER_PID=""
+BENCH_DB=""
+ADMIN_URL=""
+
+cleanup() {
+    set +e
+    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM "$SERVER_PID"
+        wait "$SERVER_PID" 2>/dev/null
+    fi
+    if [[ -n "$BENCH_DB" ]]; then
+        psql "$ADMIN_URL" -qX -c "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" >/dev/null
+    elif [[ -f "$WORK/data/postgres/postmaster.pid" ]]; then
+        # The seed command may have left the embedded cluster running: stop it.
+        pg_ctl_bin="$(ls /usr/lib/postgresql/*/bin/pg_ctl 2>/dev/null | tail -1)"
+        if [[ -n "$pg_ctl_bin" ]]; then
+            if [[ "$(id -u)" == 0 ]]; then
+                su postgres -s /bin/sh -c "$pg_ctl_bin -D '$WORK/data/postgres' -m fast stop" >/dev/null 2>&1
+            else
+                "$pg_ctl_bin" -D "$WORK/data/postgres" -m fast stop >/dev/null 2>&1
+            fi
+        fi
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+export LEOPARD_DATA_DIR="$WORK/data"
+if [[ -n "${DATABASE_URL:-}" ]]; then
+    ADMIN_URL="$DATABASE_URL"
+    BENCH_DB="leopard_bench_$$"
+    psql "$ADMIN_URL" -qX -v ON_ERROR_STOP=1 -c "CREATE DATABASE $BENCH_DB" >/dev/null
+    # Same server, the new database: replace the path of the URL (keeping any query string).
+    export LEOPARD_DATABASE_URL
+    LEOPARD_DATABASE_URL="$(python3 -c 'import sys, urllib.parse as u
+p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' "$ADMIN_URL" "$BENCH_DB")"
+    echo "== database: $BENCH_DB on the DATABASE_URL server (dropped at the end)"
+else
+    unset LEOPARD_DATABASE_URL
+    echo "== database: embedded cluster under $WORK/data"
+fi
+
+PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+BASE="http://127.0.0.1:$PORT"
+echo "== starting leopard demo on 127.0.0.1:$PORT (log: $WORK/server.log)"
+"$BIN" demo --bind "127.0.0.1:$PORT" >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 1 300); do
+    if curl -fsS -o /dev/null "$BASE/health/" 2>/dev/null; then break; fi
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+        echo "the server exited:" >&2; cat "$WORK/server.log" >&2; exit 1
+    fi
+    sleep 0.2
+done
+curl -fsS -o /dev/null "$BASE/health/" || { echo "the server never became healthy" >&2; exit 1; }
+
+SQL_URL="${LEOPARD_DATABASE_URL:-}"
+if [[ -z "$SQL_URL" ]]; then
+    SQL_URL="postgres://postgres@127.0.0.1:$(sed -n 4p "$WORK/data/postgres/postmaster.pid" | tr -d ' ')/leopard"
+fi
+SQL_URL="${LEOPARD_DATABASE_URL:-}"
+if [[ -z "$SQL_URL" ]]; then
+    SQL_URL="postgres://postgres@127.0.0.1:$(sed -n 4p "$WORK/data/postgres/postmaster.pid" | tr -d ' ')/leopard"
+fi
+
+login() {
+    curl -fsS "$BASE/api/token/" -H "Host: $HOST" -H 'content-type: application/json' \
+        -d "{\"username\": \"$1\", \"password\": \"$PASSWORD\"}" | jq -r .access
+}
+
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$SERVER_PID/status"; }
+peak_rss_kib() { awk '/^VmHWM/ {print $2}' "/proc/$SERVER_PID/status"; }
