@@ -571,6 +571,8 @@ async fn bad_input_is_a_4xx_and_changes_nothing() {
         (json!({"due_date": null}), "due_date"),
         (json!({"title": long}), "title"),
         (json!({"title": 5}), "title"),
+        (json!({"title": "nul\u{0}here"}), "title"),
+        (json!({"tags": ["a\u{0}"]}), "tags"),
         (json!({"title": "  "}), "title"),
         (json!({"detail": ""}), "detail"),
         (json!({"priority": "SOMEDAY"}), "priority"),
@@ -623,6 +625,7 @@ async fn bad_input_is_a_4xx_and_changes_nothing() {
         json!({}),
         json!({"comment": " "}),
         json!({"comment": 7}),
+        json!({"comment": "a\u{0}b"}),
         json!({"comment": "y".repeat(5_001)}),
     ] {
         let (status, json) = w
