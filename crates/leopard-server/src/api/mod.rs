@@ -24,6 +24,7 @@ pub(crate) mod input;
 pub mod permissions;
 pub mod platform;
 pub mod regions;
+pub mod tasks;
 pub mod users;
 
 /// Who may call a route.
@@ -94,6 +95,7 @@ pub fn table() -> Vec<ApiRoute> {
         regions::routes(),
         branches::routes(),
         clients::routes(),
+        tasks::routes(),
         platform::routes(),
     ]
     .into_iter()
