@@ -62,11 +62,26 @@ pub(crate) enum Patch<T> {
     Set(T),
 }
 
-/// The body as a JSON object, or a 400.
+/// The body as a JSON object, or a 400; also a 400 on the first field holding a NUL character
+/// anywhere in it (PostgreSQL stores none, in text or in JSON, so it would otherwise fail late).
 pub(crate) fn object(body: Value) -> Result<Map<String, Value>, ApiError> {
-    match body {
-        Value::Object(map) => Ok(map),
-        _ => Err(ApiError::BadRequest("Expected a JSON object.".into())),
+    fn has_nul(value: &Value) -> bool {
+        match value {
+            Value::String(s) => s.contains('\0'),
+            Value::Array(items) => items.iter().any(has_nul),
+            Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+            _ => false,
+        }
+    }
+    let Value::Object(map) = body else {
+        return Err(ApiError::BadRequest("Expected a JSON object.".into()));
+    };
+    match map.iter().find(|(k, v)| k.contains('\0') || has_nul(v)) {
+        Some((field, _)) => Err(ApiError::field(
+            &field.replace('\0', ""),
+            "Null characters are not allowed.",
+        )),
+        None => Ok(map),
     }
 }
 

@@ -422,27 +422,6 @@ fn not_found() -> ApiError {
     ApiError::NotFound("Task not found".into())
 }
 
-/// The body as an object, refusing NUL characters anywhere in it (PostgreSQL stores none, in
-/// text or in JSON): a 400 on the first field holding one.
-fn task_body(body: Value) -> Result<Map<String, Value>, ApiError> {
-    fn has_nul(value: &Value) -> bool {
-        match value {
-            Value::String(s) => s.contains('\0'),
-            Value::Array(items) => items.iter().any(has_nul),
-            Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
-            _ => false,
-        }
-    }
-    let body = object(body)?;
-    match body.iter().find(|(k, v)| k.contains('\0') || has_nul(v)) {
-        Some((field, _)) => Err(ApiError::field(
-            &field.replace('\0', ""),
-            "Null characters are not allowed.",
-        )),
-        None => Ok(body),
-    }
-}
-
 /// What decides a task's scope, and the few fields the actions need.
 #[derive(Debug, Clone, sqlx::FromRow)]
 struct TaskRef {
@@ -580,7 +559,7 @@ async fn create(
 ) -> Result<(StatusCode, Json<TaskOutput>), ApiError> {
     let principal = &auth.principal;
     require(principal, Action::Add, ResourceKind::Task)?;
-    let input = task_input(&task_body(body)?, true)?;
+    let input = task_input(&object(body)?, true)?;
     let me = auth.user_id.get();
     let mut tx = auth.tenant.begin().await?;
     let assignee = match input.assigned_to {
@@ -655,7 +634,7 @@ async fn update(
     let principal = &auth.principal;
     require(principal, Action::Change, ResourceKind::Task)?;
     let id = path_id(&raw).ok_or_else(not_found)?;
-    let input = task_input(&task_body(body)?, false)?;
+    let input = task_input(&object(body)?, false)?;
     let me = auth.user_id.get();
     let mut tx = auth.tenant.begin().await?;
     let task = scoped_task(&mut tx, principal, Action::Change, id, true).await?;
@@ -857,7 +836,7 @@ async fn add_comment(
     let principal = &auth.principal;
     require(principal, Action::View, ResourceKind::Task)?;
     let id = path_id(&raw).ok_or_else(not_found)?;
-    let body = task_body(body)?;
+    let body = object(body)?;
     let mut errors = FieldErrors::default();
     let comment = required_text(&body, "comment", MAX_COMMENT, true, &mut errors);
     errors.finish()?;
