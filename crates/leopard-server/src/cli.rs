@@ -596,8 +596,8 @@ async fn seed_users(global: &GlobalArgs, args: &SeedUsersArgs) -> anyhow::Result
 }
 
 async fn seed_crm(global: &GlobalArgs, args: &SeedCrmArgs) -> anyhow::Result<()> {
-    if args.clients < 0 {
-        bail!("--clients must not be negative");
+    if args.clients < 0 || args.tasks < 0 {
+        bail!("--clients and --tasks must not be negative");
     }
     let db = Database::open(global, 2).await?;
     let result = async {
@@ -606,9 +606,10 @@ async fn seed_crm(global: &GlobalArgs, args: &SeedCrmArgs) -> anyhow::Result<()>
         let context = registry.context_for(&args.tenant)?;
         let mut tx = context.begin().await?;
         let clients = seed::seed_bulk_clients(&mut tx, args.clients).await?;
+        let tasks = seed::seed_bulk_tasks(&mut tx, args.tasks).await?;
         tx.commit().await?;
         println!(
-            "seeded {clients} client(s) in {} in {:.2?}",
+            "seeded {clients} client(s) and {tasks} task(s) in {} in {:.2?}",
             args.tenant,
             started.elapsed()
         );

@@ -166,7 +166,8 @@ pub enum SeedCommand {
     /// (existing usernames are skipped; refused if the tenant's max_users would be exceeded).
     Users(SeedUsersArgs),
     /// Create many synthetic CRM rows at once for load tests: clients spread over the branches
-    /// and stages, assigned to the branches' users (no events are recorded).
+    /// and stages, assigned to the branches' users, and tasks linked to them (no events are
+    /// recorded).
     Crm(SeedCrmArgs),
 }
 
@@ -179,6 +180,9 @@ pub struct SeedCrmArgs {
     /// How many clients.
     #[arg(long, default_value_t = 5000)]
     pub clients: i32,
+    /// How many tasks (linked to the most recent clients, after the clients are created).
+    #[arg(long, default_value_t = 0)]
+    pub tasks: i32,
 }
 
 /// Options of `seed users`.

@@ -258,3 +258,37 @@ pub async fn seed_bulk_clients(conn: &mut PgConnection, count: i32) -> Result<u6
     .rows_affected();
     Ok(inserted)
 }
+
+/// Seeds `count` synthetic tasks for load tests: every third one in the branch pool of a client's
+/// branch, the others assigned to that client's assignee (or left unassigned), each linked to a
+/// client (the most recent ones first), with priorities, statuses and due dates spread over
+/// ±30 days. One statement; no events. Returns how many rows were inserted.
+pub async fn seed_bulk_tasks(conn: &mut PgConnection, count: i32) -> Result<u64, ApiError> {
+    let inserted = sqlx::query(
+        "WITH c AS (
+             SELECT id, branch_id, assigned_to_id, first_name, last_name,
+                    row_number() OVER (ORDER BY id DESC) AS n
+               FROM clients WHERE deleted_at IS NULL
+         ),
+         total AS (SELECT count(*) AS n FROM c)
+         INSERT INTO tasks (title, detail, priority, status, due_date, assigned_to_id, branch_id,
+                            assigned_by_id, content_type_id, object_id, created_by_id)
+         SELECT 'Follow up ' || c.first_name || ' ' || c.last_name,
+                'Call the client about the next step.',
+                (ARRAY['LOW', 'MEDIUM', 'HIGH', 'URGENT'])[1 + g % 4],
+                (ARRAY['PENDING', 'IN_PROGRESS', 'COMPLETED', 'PENDING', 'CANCELLED'])[1 + g % 5],
+                now() + make_interval(hours => (g % 1440) - 720),
+                CASE WHEN g % 3 = 0 THEN NULL ELSE c.assigned_to_id END,
+                CASE WHEN g % 3 = 0 THEN c.branch_id END,
+                c.assigned_to_id, 10, c.id, c.assigned_to_id
+           FROM generate_series(1, $1) AS g
+          CROSS JOIN total
+           JOIN c ON c.n = 1 + (g - 1) % total.n
+          WHERE total.n > 0",
+    )
+    .bind(count)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok(inserted)
+}
