@@ -176,12 +176,21 @@ async fn a_reminder_answers_exactly_the_spec_fields_in_create_list_and_retrieve(
     assert_eq!(created["meta_info"]["note_content"], "about the visa");
     assert_eq!(created["created_by_name"], "cons_a Tester");
     assert_eq!(
-        (&created["read"], &created["is_completed"], &created["notification_created"]),
+        (
+            &created["read"],
+            &created["is_completed"],
+            &created["notification_created"]
+        ),
         (&json!(false), &json!(false), &json!(false))
     );
     let id = created["id"].as_i64().expect("id");
     let (status, one) = w
-        .send(Method::GET, &token, &format!("/api/v1/reminders/{id}/"), None)
+        .send(
+            Method::GET,
+            &token,
+            &format!("/api/v1/reminders/{id}/"),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(one, created);
@@ -251,7 +260,9 @@ async fn lists_filter_by_link_and_flags_and_order_by_whitelisted_fields() {
         vec![ids[2], ids[0], ids[1]]
     );
     assert_eq!(
-        set(w.ids(&w.root, &format!("?content_type=10&object_id={one}")).await),
+        set(w
+            .ids(&w.root, &format!("?content_type=10&object_id={one}"))
+            .await),
         BTreeSet::from([ids[0], ids[1]])
     );
     let (status, _) = w
@@ -333,7 +344,10 @@ async fn links_must_name_an_existing_client_in_scope() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body["content_type"].is_array(), "{body}");
     let (status, body) = w
-        .post(&token, json!({"title": "x", "content_type": 12, "object_id": 1}))
+        .post(
+            &token,
+            json!({"title": "x", "content_type": 12, "object_id": 1}),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
@@ -408,14 +422,22 @@ async fn patch_is_a_merge_patch_put_is_405_and_completed_and_delete_work() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["reminder_time"], Value::Null);
-    assert_eq!(body["reminder_date"], "2030-01-15", "absent fields unchanged");
+    assert_eq!(
+        body["reminder_date"], "2030-01-15",
+        "absent fields unchanged"
+    );
     assert_eq!(body["title"], "Call again");
     let (status, body) = w
         .send(Method::PATCH, &token, &path, Some(json!({"title": null})))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let (status, body) = w
-        .send(Method::PATCH, &token, &path, Some(json!({"object_id": other_b})))
+        .send(
+            Method::PATCH,
+            &token,
+            &path,
+            Some(json!({"object_id": other_b})),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body["object_id"].is_array());
