@@ -127,7 +127,7 @@ fn event_state(out: &NoteOutput) -> Result<Value, ApiError> {
     Ok(state)
 }
 
-/// What a note's writer needs to know about it: its client's branch and its author.
+/// What the edit and delete rules need to know about a visible note: its author.
 struct NoteScope {
     author: Option<i64>,
 }
@@ -153,8 +153,8 @@ async fn visible_note(
     }
 }
 
-/// 403 with `message` unless `principal` wrote the note or may `action` notes of `branch`-scope
-/// (the note is already known to be visible, so a holder of the permission is within scope).
+/// 403 with `message` unless `principal` wrote the note or holds the permission to `action`
+/// notes (the note is already known to be visible, so a holder is within scope).
 fn author_or(
     principal: &Principal,
     note: &NoteScope,
