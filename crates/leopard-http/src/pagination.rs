@@ -50,6 +50,17 @@ impl Pagination {
         }
     }
 
+    /// The same request with a resource's own page sizes: `default` when the query names no
+    /// `page_size`, and never more than `max` (a larger request is capped, like DRF's
+    /// `max_page_size`). Reminders use 10 and 50, like the original's notification pagination.
+    #[must_use]
+    pub fn sized(mut self, default: i64, max: i64) -> Self {
+        let asked = self.query.iter().any(|(k, _)| k == "page_size");
+        let size = if asked { self.size.min(max) } else { default };
+        self.size = size.clamp(1, MAX_PAGE_SIZE);
+        self
+    }
+
     /// The 1-based page number.
     pub fn page_number(&self) -> i64 {
         self.page
@@ -257,6 +268,14 @@ mod tests {
     fn page_sizes_are_capped_at_one_thousand() {
         assert_eq!(p(1, 5000).limit(), MAX_PAGE_SIZE);
         assert_eq!(p(3, 10).offset(), 20);
+    }
+
+    #[test]
+    fn a_resource_may_set_its_own_default_and_maximum_page_size() {
+        let default = Pagination::new(1, DEFAULT_PAGE_SIZE, "http://x/".into(), vec![]);
+        assert_eq!(default.sized(10, 50).limit(), 10);
+        assert_eq!(p(1, 500).sized(10, 50).limit(), 50);
+        assert_eq!(p(1, 20).sized(10, 50).limit(), 20);
     }
 
     #[test]

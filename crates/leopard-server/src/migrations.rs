@@ -43,6 +43,11 @@ pub const TENANT: &[Migration] = &[
         include_str!("../migrations/tenant/0006_crm_role_grants.sql"),
     ),
     Migration::new(
+        8,
+        "notes_reminders_calendar",
+        include_str!("../migrations/tenant/0008_notes_reminders_calendar.sql"),
+    ),
+    Migration::new(
         9,
         "tasks",
         include_str!("../migrations/tenant/0009_tasks.sql"),

@@ -34,7 +34,7 @@ use sqlx::PgConnection;
 use super::events;
 use super::input::{
     boolean, choice, contains_pattern, country, date, int_param, list_params, nullable_id, object,
-    param, path_id, required_text, rfc3339, text, FieldErrors, Patch,
+    param, path_id, required_text, rfc3339, text, user_name, FieldErrors, Patch,
 };
 use super::users::{may_touch, user_branch_ids};
 use super::{push_arg, push_predicate, require, route, truthy, Access, ApiRoute};
@@ -206,23 +206,6 @@ pub struct StageCounts {
     pub close: i64,
     /// The sum of the four.
     pub total: i64,
-}
-
-/// "First Last" of a joined user alias, else its username, else null.
-macro_rules! user_name {
-    ($alias:literal) => {
-        concat!(
-            "CASE WHEN ",
-            $alias,
-            ".id IS NULL THEN NULL ELSE COALESCE(NULLIF(btrim(",
-            $alias,
-            ".first_name || ' ' || ",
-            $alias,
-            ".last_name), ''), ",
-            $alias,
-            ".username) END"
-        )
-    };
 }
 
 const CLIENT_SELECT: &str = concat!(

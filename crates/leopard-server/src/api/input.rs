@@ -28,6 +28,24 @@ macro_rules! rfc3339 {
 }
 pub(crate) use rfc3339;
 
+/// "First Last" of a joined user alias, else its username, else null.
+macro_rules! user_name {
+    ($alias:literal) => {
+        concat!(
+            "CASE WHEN ",
+            $alias,
+            ".id IS NULL THEN NULL ELSE COALESCE(NULLIF(btrim(",
+            $alias,
+            ".first_name || ' ' || ",
+            $alias,
+            ".last_name), ''), ",
+            $alias,
+            ".username) END"
+        )
+    };
+}
+pub(crate) use user_name;
+
 /// Field errors collected while reading a body, answered together as one 400.
 #[derive(Debug, Default)]
 pub(crate) struct FieldErrors(BTreeMap<String, Vec<String>>);
@@ -287,7 +305,6 @@ pub(crate) fn nullable_id(
 }
 
 /// A required id `field` (create) or one that may be absent but not `null` (update).
-#[allow(dead_code)] // TEMP: used by the CRM resources being merged
 pub(crate) fn required_id(
     body: &Map<String, Value>,
     field: &str,
@@ -395,7 +412,6 @@ pub(crate) fn date(
 }
 
 /// A nullable time `field` (`hh:mm[:ss[.uuuuuu]]`).
-#[allow(dead_code)] // TEMP: used by the CRM resources being merged
 pub(crate) fn time(
     body: &Map<String, Value>,
     field: &str,
@@ -416,7 +432,6 @@ pub(crate) fn time(
 
 /// A nullable date-time `field`: RFC 3339 (`2026-11-27T09:30:00Z`, an offset, or a naive
 /// `YYYY-MM-DDThh:mm[:ss]` read as UTC, as Django does with `USE_TZ` and UTC).
-#[allow(dead_code)] // TEMP: used by the CRM resources being merged
 pub(crate) fn datetime(
     body: &Map<String, Value>,
     field: &str,
@@ -433,7 +448,6 @@ pub(crate) fn datetime(
 }
 
 /// Parses an RFC 3339 date-time, or a naive one as UTC.
-#[allow(dead_code)] // TEMP: used by the CRM resources being merged
 pub(crate) fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .map(|d| d.with_timezone(&Utc))

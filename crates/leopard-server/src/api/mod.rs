@@ -17,13 +17,16 @@ use crate::app::AppState;
 
 pub mod auth;
 pub mod branches;
+pub mod calendar;
 pub mod clients;
 pub(crate) mod events;
 pub mod groups;
 pub(crate) mod input;
+pub mod notes;
 pub mod permissions;
 pub mod platform;
 pub mod regions;
+pub mod reminders;
 pub mod tasks;
 pub mod users;
 
@@ -95,6 +98,9 @@ pub fn table() -> Vec<ApiRoute> {
         regions::routes(),
         branches::routes(),
         clients::routes(),
+        notes::routes(),
+        reminders::routes(),
+        calendar::routes(),
         tasks::routes(),
         platform::routes(),
     ]

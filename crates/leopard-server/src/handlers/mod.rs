@@ -13,6 +13,8 @@
 //!   notification to a client's new assignee ([`notify_client_assigned`]).
 //! - [`ClientStageChangedNotice`] (`notifications.client_stage_changed`): `CLIENT_STAGE_CHANGED`
 //!   notifications to the branch admins of the client's branch ([`notify_client_stage_changed`]).
+//! - [`notes::NoteTimeline`] (`timeline.note`): `NOTE_ADDED`, `NOTE_EDITED` and `NOTE_DELETED`
+//!   timeline entries of a note's client ([`notes::record_note_timeline`]).
 //! - [`tasks`]: `timeline.task` (`TASK_CREATED` / `TASK_COMPLETED` on a client-linked task's
 //!   client) and `notifications.task_assigned` (`TASK_ASSIGNED` on create, reassign and claim).
 //!
@@ -40,6 +42,7 @@ use sqlx::PgConnection;
 
 use crate::notify::{notify, NewNotification, NotificationType};
 
+pub mod notes;
 pub mod tasks;
 
 /// Writes one row per event into the tenant's `audit_log` (`0004_audit_log.sql`). A repeated
