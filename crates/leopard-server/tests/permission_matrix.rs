@@ -1,6 +1,10 @@
 //! The permission matrix, through HTTP against PostgreSQL: every built-in role × users, groups,
-//! permissions, regions, branches, clients × list, retrieve, create, update, delete, with the
-//! expected outcome and scope written down as a table.
+//! permissions, regions, branches, clients, notes, tasks, reminders, calendar events × list,
+//! retrieve, create, update, delete, with the expected outcome and scope written down as a
+//! table.
+//!
+//! Client-owned rows (notes, reminders, tasks linked to a client) follow the client's branch;
+//! calendar events are the actor's own (inside) plus, with `view_team_events`, their team's.
 //!
 //! The organisation: regions North (branches A, B) and South (branch C), branch D without a
 //! region. The actors: a Super Admin, a Region Manager of North, a Branch Admin of A and a
@@ -34,7 +38,25 @@ enum Res {
     Regions,
     Branches,
     Clients,
+    Notes,
+    Tasks,
+    Reminders,
+    Events,
 }
+
+/// Every resource of the matrix.
+const RESOURCES: [Res; 10] = [
+    Res::Users,
+    Res::Groups,
+    Res::Permissions,
+    Res::Regions,
+    Res::Branches,
+    Res::Clients,
+    Res::Notes,
+    Res::Tasks,
+    Res::Reminders,
+    Res::Events,
+];
 
 /// What a list must return.
 #[derive(Debug, Clone)]
@@ -95,7 +117,7 @@ fn matrix() -> Vec<Expect> {
         delete,
     };
     let all_users: &[&str] = &["bob_a", "cora_a", "cy_c", "rita_n", "sam_sa"];
-    vec![
+    let mut lines = vec![
         // Users: own or sharing a branch in scope; Super Admin tenant-wide.
         e(
             Users,
@@ -318,12 +340,120 @@ fn matrix() -> Vec<Expect> {
             row(200, 404),
             all(403),
         ),
-    ]
+    ];
+    // Notes, tasks and reminders of clients A–D follow the client's branch. Creating one for a
+    // client out of scope is the 400 of an unknown client (existence is not leaked).
+    for (res, prefix) in [(Notes, "Note"), (Tasks, "Task"), (Reminders, "Reminder")] {
+        let names = |branches: &'static [&'static str]| -> &'static [&'static str] {
+            match (prefix, branches.len()) {
+                ("Note", 4) => &["Note A", "Note B", "Note C", "Note D"],
+                ("Note", 2) => &["Note A", "Note B"],
+                ("Note", _) => &["Note A"],
+                ("Task", 4) => &["Task A", "Task B", "Task C", "Task D"],
+                ("Task", 2) => &["Task A", "Task B"],
+                ("Task", _) => &["Task A"],
+                (_, 4) => &["Reminder A", "Reminder B", "Reminder C", "Reminder D"],
+                (_, 2) => &["Reminder A", "Reminder B"],
+                _ => &["Reminder A"],
+            }
+        };
+        // Consultants hold neither delete_note nor delete_task (they delete only what they
+        // wrote or created); everyone holds delete_reminder.
+        let consultant_delete = if res == Reminders {
+            row(204, 404)
+        } else {
+            row(403, 404)
+        };
+        lines.extend([
+            e(
+                res,
+                SuperAdmin,
+                List::Exactly(names(&["A", "B", "C", "D"])),
+                all(200),
+                all(201),
+                all(200),
+                all(204),
+            ),
+            e(
+                res,
+                RegionManager,
+                List::Exactly(names(&["A", "B"])),
+                row(200, 404),
+                row(201, 400),
+                row(200, 404),
+                row(204, 404),
+            ),
+            e(
+                res,
+                BranchAdmin,
+                List::Exactly(names(&["A"])),
+                row(200, 404),
+                row(201, 400),
+                row(200, 404),
+                row(204, 404),
+            ),
+            e(
+                res,
+                Consultant,
+                List::Exactly(names(&["A"])),
+                row(200, 404),
+                row(201, 400),
+                row(200, 404),
+                consultant_delete,
+            ),
+        ]);
+    }
+    // Calendar events: inside = assigned to the actor; outside = an unassigned event of branch
+    // C. Team events (view_team_events) reach the Super Admin (all) and the Branch Admin (its
+    // branch); assigning a branch outside one's scope is a 403.
+    lines.extend([
+        e(
+            Events,
+            SuperAdmin,
+            List::Exactly(&["Event A", "Event B", "Event C", "Event D"]),
+            all(200),
+            all(201),
+            all(200),
+            all(204),
+        ),
+        e(
+            Events,
+            RegionManager,
+            List::Exactly(&[]),
+            row(200, 404),
+            row(201, 403),
+            row(200, 404),
+            row(204, 404),
+        ),
+        e(
+            Events,
+            BranchAdmin,
+            List::Exactly(&["Event A"]),
+            row(200, 404),
+            row(201, 403),
+            row(200, 404),
+            row(204, 404),
+        ),
+        e(
+            Events,
+            Consultant,
+            List::Exactly(&[]),
+            row(200, 404),
+            row(201, 403),
+            row(200, 404),
+            row(204, 404),
+        ),
+    ]);
+    lines
 }
 
 struct World {
     app: TestApp,
     org: Org,
+    /// The fixture clients of branches A, B, C, D.
+    clients: [i64; 4],
+    /// The actors: role, user id, token.
+    actors: Vec<(Role, i64)>,
     tokens: Vec<(Role, String)>,
     serial: std::sync::atomic::AtomicUsize,
 }
@@ -332,27 +462,83 @@ impl World {
     async fn new() -> Self {
         let app = TestApp::new(&[SLUG]).await;
         let org = app.seed_org(SLUG).await;
-        app.user(SLUG, "sam_sa", Some(Role::SuperAdmin), &[], &[])
-            .await;
-        app.user(SLUG, "rita_n", Some(Role::RegionManager), &[], &[org.north])
-            .await;
-        app.user(SLUG, "bob_a", Some(Role::BranchAdmin), &[org.a], &[])
-            .await;
-        app.user(SLUG, "cora_a", Some(Role::Consultant), &[org.a], &[])
-            .await;
+        let actors = vec![
+            (
+                Role::SuperAdmin,
+                app.user(SLUG, "sam_sa", Some(Role::SuperAdmin), &[], &[])
+                    .await,
+            ),
+            (
+                Role::RegionManager,
+                app.user(SLUG, "rita_n", Some(Role::RegionManager), &[], &[org.north])
+                    .await,
+            ),
+            (
+                Role::BranchAdmin,
+                app.user(SLUG, "bob_a", Some(Role::BranchAdmin), &[org.a], &[])
+                    .await,
+            ),
+            (
+                Role::Consultant,
+                app.user(SLUG, "cora_a", Some(Role::Consultant), &[org.a], &[])
+                    .await,
+            ),
+        ];
         app.user(SLUG, "cy_c", Some(Role::Consultant), &[org.c], &[])
             .await;
         let mut tx = app.context(SLUG).begin().await.expect("tx");
-        for (name, branch) in [("A", org.a), ("B", org.b), ("C", org.c), ("D", org.d)] {
-            sqlx::query(
+        let mut clients = [0; 4];
+        for (i, (name, branch)) in [("A", org.a), ("B", org.b), ("C", org.c), ("D", org.d)]
+            .into_iter()
+            .enumerate()
+        {
+            clients[i] = sqlx::query_scalar(
                 "INSERT INTO clients (first_name, last_name, country, branch_id)
-                 VALUES ('Client', $1, 'AU', $2)",
+                 VALUES ('Client', $1, 'AU', $2) RETURNING id",
+            )
+            .bind(name)
+            .bind(branch)
+            .fetch_one(&mut *tx)
+            .await
+            .expect("fixture client");
+            // One note, task, reminder of the client, and one unassigned event of the branch,
+            // none of them the actors' own.
+            sqlx::query(
+                "INSERT INTO notes (client_id, content) VALUES ($1, 'Note ' || $2);
+                 ",
+            )
+            .bind(clients[i])
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .expect("fixture note");
+            sqlx::query(
+                "INSERT INTO tasks (title, detail, due_date, content_type_id, object_id)
+                 VALUES ('Task ' || $2, 'fixture', now() + interval '1 day', 10, $1)",
+            )
+            .bind(clients[i])
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .expect("fixture task");
+            sqlx::query(
+                "INSERT INTO reminders (content_type_id, object_id, title)
+                 VALUES (10, $1, 'Reminder ' || $2)",
+            )
+            .bind(clients[i])
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .expect("fixture reminder");
+            sqlx::query(
+                "INSERT INTO calendar_events (title, start_at, end_at, branch_id)
+                 VALUES ('Event ' || $1, now(), now() + interval '1 hour', $2)",
             )
             .bind(name)
             .bind(branch)
             .execute(&mut *tx)
             .await
-            .expect("fixture client");
+            .expect("fixture event");
         }
         tx.commit().await.expect("commit");
         let mut tokens = Vec::new();
@@ -367,6 +553,8 @@ impl World {
         Self {
             app,
             org,
+            clients,
+            actors,
             tokens,
             serial: std::sync::atomic::AtomicUsize::new(0),
         }
@@ -448,7 +636,64 @@ impl World {
                 ))
                 .await
             }
+            Res::Notes => {
+                let client = self.client(inside);
+                self.sql_id(&format!(
+                    "INSERT INTO notes (client_id, content) VALUES ({client}, 'Target {n}')
+                     RETURNING id"
+                ))
+                .await
+            }
+            Res::Tasks => {
+                let client = self.client(inside);
+                self.sql_id(&format!(
+                    "INSERT INTO tasks (title, detail, due_date, content_type_id, object_id)
+                     VALUES ('Target {n}', 'target', now() + interval '1 day', 10, {client})
+                     RETURNING id"
+                ))
+                .await
+            }
+            Res::Reminders => {
+                let client = self.client(inside);
+                self.sql_id(&format!(
+                    "INSERT INTO reminders (content_type_id, object_id, title)
+                     VALUES (10, {client}, 'Target {n}') RETURNING id"
+                ))
+                .await
+            }
+            Res::Events => {
+                let (assignee, branch) = if inside {
+                    (self.actor(role).to_string(), "NULL".to_owned())
+                } else {
+                    ("NULL".to_owned(), self.org.c.to_string())
+                };
+                self.sql_id(&format!(
+                    "INSERT INTO calendar_events (title, start_at, end_at, assigned_to_id, branch_id)
+                     VALUES ('Target {n}', now(), now() + interval '1 hour', {assignee}, {branch})
+                     RETURNING id"
+                ))
+                .await
+            }
         }
+    }
+
+    /// The fixture client of branch A (inside every actor's scope) or C (outside all but the
+    /// Super Admin's).
+    fn client(&self, inside: bool) -> i64 {
+        if inside {
+            self.clients[0]
+        } else {
+            self.clients[2]
+        }
+    }
+
+    /// The user id of `role`'s actor.
+    fn actor(&self, role: Role) -> i64 {
+        self.actors
+            .iter()
+            .find(|(r, _)| *r == role)
+            .map(|(_, id)| *id)
+            .expect("an actor per role")
     }
 
     fn base(res: Res) -> &'static str {
@@ -459,6 +704,10 @@ impl World {
             Res::Regions => "/api/v1/regions/",
             Res::Branches => "/api/v1/branches/",
             Res::Clients => "/api/v1/clients/",
+            Res::Notes => "/api/v1/notes/",
+            Res::Tasks => "/api/v1/tasks/",
+            Res::Reminders => "/api/v1/reminders/",
+            Res::Events => "/api/v1/events/",
         }
     }
 
@@ -482,6 +731,21 @@ impl World {
                 "first_name": format!("Created {n}"), "gender": "MALE", "country": "AU",
                 "branch_id": if inside { self.org.a } else { self.org.c },
             }),
+            Res::Notes => json!({"client": self.client(inside), "content": format!("Created {n}")}),
+            Res::Tasks => json!({
+                "title": format!("Created {n}"), "detail": "created",
+                "due_date": "2031-01-01T09:00:00Z",
+                "linked_entity_type": "client", "linked_entity_id": self.client(inside),
+            }),
+            Res::Reminders => json!({
+                "title": format!("Created {n}"), "content_type": 10,
+                "object_id": self.client(inside),
+            }),
+            Res::Events => json!({
+                "title": format!("Created {n}"),
+                "start": "2031-01-01T09:00:00Z", "end": "2031-01-01T10:00:00Z",
+                "branch_id": if inside { self.org.a } else { self.org.c },
+            }),
         }
     }
 
@@ -493,6 +757,10 @@ impl World {
             Res::Branches => json!({"phone": "123"}),
             Res::Clients => json!({"description": "changed"}),
             Res::Permissions => json!({}),
+            Res::Notes => json!({"content": "Changed 1"}),
+            Res::Tasks => json!({"detail": "changed"}),
+            Res::Reminders => json!({"title": "Changed 1"}),
+            Res::Events => json!({"description": "changed"}),
         }
     }
 
@@ -516,6 +784,10 @@ fn names(res: Res, page: &Value) -> BTreeSet<String> {
         .iter()
         .map(|r| match res {
             Res::Users => r["username"].as_str().expect("username").to_owned(),
+            Res::Notes => r["content"].as_str().expect("content").to_owned(),
+            Res::Tasks | Res::Reminders | Res::Events => {
+                r["title"].as_str().expect("title").to_owned()
+            }
             Res::Clients => format!(
                 "{} {}",
                 r["first_name"].as_str().expect("first name"),
@@ -529,7 +801,7 @@ fn names(res: Res, page: &Value) -> BTreeSet<String> {
 }
 
 #[tokio::test]
-async fn every_role_gets_exactly_the_access_the_matrix_says_on_every_identity_resource() {
+async fn every_role_gets_exactly_the_access_the_matrix_says_on_every_resource() {
     let world = World::new().await;
     let mut failures = Vec::new();
     let mut cells = 0;
@@ -655,17 +927,10 @@ async fn every_role_gets_exactly_the_access_the_matrix_says_on_every_identity_re
     );
     assert_eq!(
         cells,
-        24 * 9,
-        "6 resources × 4 roles × (list + 2 × 4 row actions)"
+        RESOURCES.len() * ROLES.len() * 9,
+        "resources × roles × (list + 2 × 4 row actions)"
     );
-    for res in [
-        Res::Users,
-        Res::Groups,
-        Res::Permissions,
-        Res::Regions,
-        Res::Branches,
-        Res::Clients,
-    ] {
+    for res in RESOURCES {
         for role in ROLES {
             let lines = matrix()
                 .iter()
