@@ -42,6 +42,11 @@ pub const TENANT: &[Migration] = &[
         "crm_role_grants",
         include_str!("../migrations/tenant/0006_crm_role_grants.sql"),
     ),
+    Migration::new(
+        7,
+        "profile",
+        include_str!("../migrations/tenant/0007_profile.sql"),
+    ),
 ];
 
 /// Shared migrations of the server (the public schema), after the registry's own.
@@ -194,7 +199,7 @@ mod tests {
     #[test]
     fn the_embedded_sets_are_well_formed() {
         assert!(MigrationSet::new(SHARED.to_vec(), TENANT.to_vec()).is_ok());
-        assert_eq!(set().latest_tenant_version(), 6);
+        assert_eq!(set().latest_tenant_version(), 7);
     }
 
     /// Compares committed generated migration `file` with `expected` (rewriting it first

@@ -18,11 +18,18 @@ use crate::app::AppState;
 pub mod auth;
 pub mod branches;
 pub mod clients;
+pub mod employments;
 pub(crate) mod events;
 pub mod groups;
 pub(crate) mod input;
+pub mod language_exams;
+pub mod passports;
 pub mod permissions;
 pub mod platform;
+pub mod proficiencies;
+pub(crate) mod profile;
+pub mod profile_pictures;
+pub mod qualifications;
 pub mod regions;
 pub mod users;
 
@@ -94,6 +101,12 @@ pub fn table() -> Vec<ApiRoute> {
         regions::routes(),
         branches::routes(),
         clients::routes(),
+        profile_pictures::routes(),
+        language_exams::routes(),
+        proficiencies::routes(),
+        qualifications::routes(),
+        employments::routes(),
+        passports::routes(),
         platform::routes(),
     ]
     .into_iter()

@@ -13,6 +13,9 @@
 //!   notification to a client's new assignee ([`notify_client_assigned`]).
 //! - [`ClientStageChangedNotice`] (`notifications.client_stage_changed`): `CLIENT_STAGE_CHANGED`
 //!   notifications to the branch admins of the client's branch ([`notify_client_stage_changed`]).
+//! - [`profile::ProfileTimeline`] (`timeline.profile`): `PASSPORT_UPDATED`,
+//!   `PROFICIENCY_ADDED`, `QUALIFICATION_ADDED` and `PROFILE_PICTURE_UPLOADED` timeline entries
+//!   (types the original defined but never wrote; [`profile::record_profile_timeline`]).
 //!
 //! The client handlers are transactional, and each of their writes is keyed by the event's id
 //! (`client_activities.event_id`, `notifications (event_id, assigned_to_id, notification_type)`),
@@ -37,6 +40,8 @@ use serde_json::{json, Value};
 use sqlx::PgConnection;
 
 use crate::notify::{notify, NewNotification, NotificationType};
+
+pub mod profile;
 
 /// Writes one row per event into the tenant's `audit_log` (`0004_audit_log.sql`). A repeated
 /// delivery of the same event is a no-op (`event_id` is unique).
