@@ -1,5 +1,6 @@
 //! The HTTP application: routes behind the tenancy layer.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,6 +47,9 @@ pub struct AppConfig {
     /// Wakes the event bus's workers after a commit that recorded events (the default wakes
     /// nobody: workers still find the events by polling).
     pub waker: Waker,
+    /// Where uploaded files live, one directory per tenant schema (`<media_dir>/<schema>/…`);
+    /// they are served only through the API. `leopard serve` uses `<data-dir>/media`.
+    pub media_dir: PathBuf,
 }
 
 impl AppConfig {
@@ -68,6 +72,7 @@ impl AppConfig {
             login_attempts_per_address: 50,
             login_window: Duration::from_secs(15 * 60),
             waker: Waker::default(),
+            media_dir: PathBuf::from("./.leopard/media"),
         }
     }
 }
@@ -99,6 +104,8 @@ pub struct AppState {
     /// Wakes the event workers after commits that recorded events
     /// (`leopard_events::commit(tx, &state.waker)`).
     pub(crate) waker: Waker,
+    /// Uploaded files and the key of their signed URLs.
+    pub(crate) media: Arc<api::profile_pictures::Media>,
 }
 
 impl FromRef<AppState> for Arc<Authenticator> {
@@ -129,6 +136,10 @@ pub fn router(config: AppConfig) -> Result<Router, ApiError> {
         registry: Arc::clone(&config.registry),
         provisioner: config.provisioner,
         waker: config.waker,
+        media: Arc::new(api::profile_pictures::Media::new(
+            config.media_dir,
+            &config.secret,
+        )?),
     };
     let mut tenancy = TenancyLayer::new(config.registry);
     for path in PUBLIC_PATHS {

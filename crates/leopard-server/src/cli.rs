@@ -135,6 +135,7 @@ async fn serve_on(
     config.login_attempts_per_address = args.auth.login_attempts_per_address;
     config.login_window = Duration::from_secs(args.auth.login_window_secs.max(1));
     config.waker = waker;
+    config.media_dir = global.data_dir.join("media");
     let router = app::router(config)?;
     let served = axum::serve(
         listener,

@@ -43,6 +43,11 @@ pub const TENANT: &[Migration] = &[
         include_str!("../migrations/tenant/0006_crm_role_grants.sql"),
     ),
     Migration::new(
+        7,
+        "profile",
+        include_str!("../migrations/tenant/0007_profile.sql"),
+    ),
+    Migration::new(
         8,
         "notes_reminders_calendar",
         include_str!("../migrations/tenant/0008_notes_reminders_calendar.sql"),

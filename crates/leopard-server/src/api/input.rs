@@ -466,7 +466,6 @@ pub(crate) fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
 
 /// A nullable decimal `field` with at most `places` decimals within `min..=max`, given as a
 /// JSON number or a decimal string; returned as its canonical string (bound as `::numeric`).
-#[allow(dead_code)] // TEMP: used by the CRM resources being merged
 pub(crate) fn decimal(
     body: &Map<String, Value>,
     field: &str,
@@ -514,7 +513,6 @@ pub(crate) fn decimal(
 }
 
 /// A nullable list of strings `field` (each trimmed, at most `max` characters).
-#[allow(dead_code)] // TEMP: used by the CRM resources being merged
 pub(crate) fn string_list(
     body: &Map<String, Value>,
     field: &str,

@@ -19,12 +19,19 @@ pub mod auth;
 pub mod branches;
 pub mod calendar;
 pub mod clients;
+pub mod employments;
 pub(crate) mod events;
 pub mod groups;
 pub(crate) mod input;
+pub mod language_exams;
 pub mod notes;
+pub mod passports;
 pub mod permissions;
 pub mod platform;
+pub mod proficiencies;
+pub(crate) mod profile;
+pub mod profile_pictures;
+pub mod qualifications;
 pub mod regions;
 pub mod reminders;
 pub mod tasks;
@@ -102,6 +109,12 @@ pub fn table() -> Vec<ApiRoute> {
         reminders::routes(),
         calendar::routes(),
         tasks::routes(),
+        profile_pictures::routes(),
+        language_exams::routes(),
+        proficiencies::routes(),
+        qualifications::routes(),
+        employments::routes(),
+        passports::routes(),
         platform::routes(),
     ]
     .into_iter()

@@ -17,6 +17,9 @@
 //!   timeline entries of a note's client ([`notes::record_note_timeline`]).
 //! - [`tasks`]: `timeline.task` (`TASK_CREATED` / `TASK_COMPLETED` on a client-linked task's
 //!   client) and `notifications.task_assigned` (`TASK_ASSIGNED` on create, reassign and claim).
+//! - [`profile::ProfileTimeline`] (`timeline.profile`): `PASSPORT_UPDATED`,
+//!   `PROFICIENCY_ADDED`, `QUALIFICATION_ADDED` and `PROFILE_PICTURE_UPLOADED` timeline entries
+//!   (types the original defined but never wrote; [`profile::record_profile_timeline`]).
 //!
 //! The client handlers are transactional, and each of their writes is keyed by the event's id
 //! (`client_activities.event_id`, `notifications (event_id, assigned_to_id, notification_type)`),
@@ -43,6 +46,7 @@ use sqlx::PgConnection;
 use crate::notify::{notify, NewNotification, NotificationType};
 
 pub mod notes;
+pub mod profile;
 pub mod tasks;
 
 /// Writes one row per event into the tenant's `audit_log` (`0004_audit_log.sql`). A repeated

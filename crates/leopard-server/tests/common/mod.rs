@@ -50,6 +50,8 @@ pub struct TestApp {
     pub registry: Arc<TenantRegistry>,
     /// The application.
     pub router: axum::Router,
+    /// The media directory of the application (removed with the app).
+    pub media: tempfile::TempDir,
 }
 
 /// A response: status, headers, JSON body (`Null` when empty).
@@ -89,12 +91,15 @@ impl TestApp {
             provisioner,
             SECRET.to_vec(),
         );
+        let media = tempfile::tempdir().expect("media directory");
+        config.media_dir = media.path().to_path_buf();
         adjust(&mut config);
         let router = app::router(config).expect("router");
         Self {
             tenancy,
             registry,
             router,
+            media,
         }
     }
 
