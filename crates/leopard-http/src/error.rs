@@ -49,6 +49,9 @@ pub enum ApiError {
     /// 409 with a detail message.
     #[error("{0}")]
     Conflict(String),
+    /// 413 `file_too_large` with a detail message (an upload beyond its limit).
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// 429 `throttled`, retry after this many seconds.
     #[error("throttled for {0} s")]
     Throttled(u64),
@@ -89,6 +92,7 @@ impl ApiError {
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "permission_denied"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "file_too_large"),
             Self::Throttled(_) => (StatusCode::TOO_MANY_REQUESTS, "throttled"),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
@@ -105,6 +109,7 @@ impl IntoResponse for ApiError {
             Self::BadRequest(detail)
             | Self::NotFound(detail)
             | Self::Conflict(detail)
+            | Self::PayloadTooLarge(detail)
             | Self::Forbidden(detail) => {
                 serde_json::json!({ "detail": detail, "code": code })
             }
@@ -243,5 +248,72 @@ impl From<leopard_events::EventsError> for ApiError {
             | EventsError::Invalid { .. }
             | EventsError::Serialization(_)) => Self::Internal(e.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt as _;
+
+    async fn answer(err: ApiError) -> (StatusCode, http::HeaderMap, serde_json::Value) {
+        let response = err.into_response();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        (
+            status,
+            headers,
+            serde_json::from_slice(&bytes).expect("JSON"),
+        )
+    }
+
+    #[tokio::test]
+    async fn every_variant_answers_its_status_and_code_and_never_leaks_internals() {
+        let cases = [
+            (ApiError::BadRequest("b".into()), 400, "bad_request"),
+            (ApiError::NotFound("n".into()), 404, "not_found"),
+            (ApiError::TenantNotFound, 404, "tenant_not_found"),
+            (ApiError::TenantInactive, 403, "tenant_inactive"),
+            (ApiError::Unauthorized, 401, "token_not_valid"),
+            (ApiError::NotAuthenticated, 401, "not_authenticated"),
+            (ApiError::InvalidCredentials, 401, "no_active_account"),
+            (ApiError::Forbidden("f".into()), 403, "permission_denied"),
+            (ApiError::MethodNotAllowed, 405, "method_not_allowed"),
+            (ApiError::Conflict("c".into()), 409, "conflict"),
+            (ApiError::PayloadTooLarge("p".into()), 413, "file_too_large"),
+            (ApiError::Throttled(7), 429, "throttled"),
+            (ApiError::Unavailable, 503, "unavailable"),
+            (
+                ApiError::Internal("secret table name".into()),
+                500,
+                "internal_error",
+            ),
+        ];
+        for (err, status, code) in cases {
+            let (got, headers, body) = answer(err).await;
+            assert_eq!(got.as_u16(), status, "{code}");
+            assert_eq!(body["code"], code, "{code}");
+            assert!(body["detail"].is_string(), "{code}: {body}");
+            assert!(!body.to_string().contains("secret"), "{code}: {body}");
+            if code == "throttled" {
+                assert_eq!(headers[http::header::RETRY_AFTER], "7");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn validation_errors_answer_the_field_map_itself() {
+        let (status, _, body) = answer(ApiError::field("name", "This field is required.")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            body,
+            serde_json::json!({"name": ["This field is required."]})
+        );
     }
 }

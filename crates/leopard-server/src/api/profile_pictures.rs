@@ -44,7 +44,6 @@ use leopard_rbac::{Action, ResourceKind};
 use leopard_tenancy::TenantContext;
 use rand::RngCore as _;
 use serde::Serialize;
-use serde_json::json;
 use sha2::Sha256;
 use sqlx::PgConnection;
 
@@ -279,19 +278,12 @@ fn picture_not_found() -> ApiError {
     ApiError::NotFound("Profile picture not found".into())
 }
 
-/// The 413 of an oversized upload, as JSON like every other error.
-fn too_large() -> Response {
-    (
-        StatusCode::PAYLOAD_TOO_LARGE,
-        Json(json!({
-            "detail": format!(
-                "The file is too large: profile pictures may be at most {} MB.",
-                MAX_PICTURE_BYTES / (1024 * 1024)
-            ),
-            "code": "file_too_large",
-        })),
-    )
-        .into_response()
+/// The 413 of an oversized upload.
+fn too_large() -> ApiError {
+    ApiError::PayloadTooLarge(format!(
+        "The file is too large: profile pictures may be at most {} MB.",
+        MAX_PICTURE_BYTES / (1024 * 1024)
+    ))
 }
 
 /// A 400 on `file`.
@@ -415,7 +407,7 @@ async fn upload(
     tx.commit().await?;
     let bytes = match read_file(multipart).await {
         Ok(bytes) => bytes,
-        Err(Upload::TooLarge) => return Ok(too_large()),
+        Err(Upload::TooLarge) => return Err(too_large()),
         Err(Upload::Invalid(err)) => return Err(err),
     };
     let kind = ImageKind::sniff(&bytes)
