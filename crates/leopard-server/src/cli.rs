@@ -87,7 +87,8 @@ async fn serve_on(
             let context = registry.context_for(slug)?;
             let mut tx = context.begin().await?;
             if seed::seed_demo_org(&mut tx, context.tenant().max_users).await? {
-                tracing::info!(slug, "seeded demo organisation and users");
+                seed::seed_demo_crm(&mut tx).await?;
+                tracing::info!(slug, "seeded demo organisation, users and CRM data");
             }
             tx.commit().await?;
         }

@@ -152,7 +152,8 @@ SELECT c.id, r.no, r.country, r.issued, r.issued + interval '10 years' - interva
        ) AS r (n, no, country, issued, place)
   JOIN demo_clients c ON c.n = r.n CROSS JOIN demo_people p;
 
--- Tasks: the consultant's own (overdue, due soon, later, done) and two branch pools.
+-- Tasks: the consultant's own (overdue, due soon, later, done) and two branch pools (City
+-- Branch's set up by the region manager, so Head Office staff do not see them).
 WITH rows (n, title, detail, priority, status, due_hours, target) AS (
     VALUES
         (1, 'Call about the February intake', 'Confirm the preferred course and budget.', 'HIGH', 'PENDING', -26, 'consultant'),
@@ -173,17 +174,18 @@ inserted AS (
            CASE r.target WHEN 'consultant' THEN p.consultant
                          WHEN 'branch_admin' THEN p.branch_admin END,
            CASE r.target WHEN 'head' THEN p.head WHEN 'city' THEN p.city END,
-           p.branch_admin, 10, c.id,
+           CASE r.target WHEN 'city' THEN p.manager ELSE p.branch_admin END, 10, c.id,
            CASE WHEN r.status = 'COMPLETED' THEN now() - interval '4 days' END,
-           p.branch_admin, p.branch_admin, '["demo"]'::jsonb
+           CASE r.target WHEN 'city' THEN p.manager ELSE p.branch_admin END,
+           CASE r.target WHEN 'city' THEN p.manager ELSE p.branch_admin END, '["demo"]'::jsonb
       FROM rows r JOIN demo_clients c ON c.n = r.n CROSS JOIN demo_people p
-    RETURNING id, title, assigned_to_id, object_id, created_at
+    RETURNING id, title, assigned_to_id, object_id, created_by_id, created_at
 )
 INSERT INTO client_activities (client_id, activity_type, performed_by_id, description, metadata,
                                created_at)
-SELECT i.object_id, 'TASK_CREATED', p.branch_admin, 'Task "' || i.title || '" created',
+SELECT i.object_id, 'TASK_CREATED', i.created_by_id, 'Task "' || i.title || '" created',
        jsonb_build_object('task_id', i.id), i.created_at
-  FROM inserted i CROSS JOIN demo_people p;
+  FROM inserted i;
 INSERT INTO notifications (notification_type, assigned_to_id, title, message, meta_info,
                            created_by_id)
 SELECT 'TASK_ASSIGNED', t.assigned_to_id, 'New Task Assigned: ' || t.title,

@@ -1,4 +1,5 @@
-//! Seeding: the demo organisation (`leopard demo`) and name lookups used by the CLI.
+//! Seeding: the demo organisation and its CRM data (`leopard demo`), bulk rows for load tests
+//! (`leopard seed users|crm`) and name lookups used by the CLI.
 
 use leopard_http::ApiError;
 use leopard_rbac::Role;
@@ -72,6 +73,18 @@ pub async fn seed_demo_org(conn: &mut PgConnection, max_users: i32) -> Result<bo
         .await?;
     }
     Ok(true)
+}
+
+/// Seeds the demo CRM data (`demo_crm.sql`) of a tenant whose demo organisation was just
+/// created by [`seed_demo_org`]: 14 clients across both branches and all stages, notes, profile
+/// records (language exams, results, qualifications, employment, passports), tasks for the
+/// consultant and both branch pools, reminders, calendar events, and the timeline and
+/// notification rows those would have produced. Dates are relative to now.
+pub async fn seed_demo_crm(conn: &mut PgConnection) -> Result<(), ApiError> {
+    sqlx::raw_sql(include_str!("demo_crm.sql"))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// The ids of the rows of `table` (`branches` or `regions`) named `names` (case-insensitive);
