@@ -66,11 +66,48 @@ async fn assert_bounded(app: &TestApp, token: &str, path: &str, small: usize, la
     assert!(many <= 8, "{path}: {many} statements for one list");
 }
 
+/// Seeds `n` rows of every client-owned resource (one per client) and of the tenant-wide ones
+/// directly in SQL, for the user `owner` (assignee, author, creator).
+async fn seed_rows(app: &TestApp, owner: i64) {
+    let mut tx = app.context(SLUG).begin().await.expect("tx");
+    sqlx::raw_sql(&format!(
+        "INSERT INTO notes (client_id, author_id, content)
+              SELECT id, {owner}, 'Note ' || id FROM clients;
+         INSERT INTO tasks (title, detail, due_date, assigned_to_id, created_by_id,
+                            content_type_id, object_id)
+              SELECT 'Task ' || id, 'd', now() - interval '1 hour', {owner}, {owner}, 10, id
+                FROM clients;
+         INSERT INTO reminders (content_type_id, object_id, title, created_by_id)
+              SELECT 10, id, 'Reminder ' || id, {owner} FROM clients;
+         INSERT INTO calendar_events (title, start_at, end_at, assigned_to_id, created_by_id)
+              SELECT 'Event ' || id, now(), now() + interval '1 hour', {owner}, {owner}
+                FROM clients;
+         INSERT INTO language_exams (name) SELECT 'Exam ' || id FROM clients;
+         INSERT INTO proficiencies (client_id, test_name_id, overall_score, test_date)
+              SELECT c.id, e.id, 7.5, current_date
+                FROM clients c JOIN language_exams e ON e.name = 'Exam ' || c.id;
+         INSERT INTO qualifications (client_id, course, country)
+              SELECT id, 'Course ' || id, 'NP' FROM clients;
+         INSERT INTO employments (client_id, employer_name, position, start_date, end_date,
+                                  country)
+              SELECT id, 'Employer', 'Clerk', DATE '2020-01-01', DATE '2021-01-01', 'NP'
+                FROM clients;
+         INSERT INTO passports (client_id, passport_no, passport_country, country_of_birth,
+                                nationality)
+              SELECT id, 'P' || id, 'NP', 'NP', 'NP' FROM clients;"
+    ))
+    .execute(&mut *tx)
+    .await
+    .expect("fixture rows");
+    tx.commit().await.expect("commit");
+}
+
 #[tokio::test]
 async fn list_endpoints_run_the_same_few_statements_for_one_row_as_for_sixty() {
     let app = TestApp::new(&[SLUG]).await;
     let org = app.seed_org(SLUG).await;
-    app.user(SLUG, "root", Some(Role::SuperAdmin), &[], &[])
+    let root = app
+        .user(SLUG, "root", Some(Role::SuperAdmin), &[], &[])
         .await;
     let token = app.token(SLUG, "root").await;
     for i in 0..60 {
@@ -92,7 +129,50 @@ async fn list_endpoints_run_the_same_few_statements_for_one_row_as_for_sixty() {
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
-    for path in ["/api/v1/clients/", "/api/v1/users/"] {
-        assert_bounded(&app, &token, path, 1, 60).await;
+    seed_rows(&app, root).await;
+    for path in [
+        "/api/v1/clients/",
+        "/api/v1/users/",
+        "/api/v1/notes/",
+        "/api/v1/tasks/",
+        "/api/v1/reminders/?ordering=id",
+        "/api/v1/events/",
+        "/api/v1/events/today/",
+        "/api/v1/language-exams/",
+        "/api/v1/language-proficiencies/",
+        "/api/v1/qualifications/",
+        "/api/v1/employments/",
+    ] {
+        // Reminders cap their pages at 50.
+        let large = if path.starts_with("/api/v1/reminders/") {
+            50
+        } else {
+            60
+        };
+        assert_bounded(&app, &token, path, 1, large).await;
+    }
+    // Unpaginated lists: all sixty rows cost what one row costs.
+    let first_client: i64 = app.tenant_count(SLUG, "SELECT min(id) FROM clients").await;
+    for (all, one) in [
+        (
+            "/api/v1/passports/".to_owned(),
+            format!("/api/v1/passports/?client_id={first_client}"),
+        ),
+        (
+            "/api/v1/tasks/overdue/".to_owned(),
+            "/api/v1/tasks/overdue/?page_size=1".to_owned(),
+        ),
+    ] {
+        let (s1, b1, few) = counted_get(&app, &one, &token).await;
+        let (s2, b2, many) = counted_get(&app, &all, &token).await;
+        assert_eq!((s1, s2), (StatusCode::OK, StatusCode::OK), "{b1} {b2}");
+        assert_eq!(rows(&b2), 60, "{all}");
+        assert!(few > 0 && many <= 8, "{all}: {many} statements");
+        if rows(&b1) == 1 {
+            assert_eq!(
+                few, many,
+                "{all}: {few} statements for one row, {many} for 60"
+            );
+        }
     }
 }
