@@ -5,12 +5,23 @@
 //! existing passwords keep working; a valid Django hash (or an argon2 hash made with weaker
 //! parameters than today's) reports `needs_rehash: true` so the caller can upgrade it on login.
 //! A malformed stored hash never panics: it simply does not verify.
+//!
+//! Argon2id needs 19 MiB of working memory per hash. Allocating and freeing that on every login
+//! made the allocator keep gigabytes under a login flood (2.6 GB RSS at 16 connections), so the
+//! working memory is a per-thread buffer reused by every hash on that thread, and the async
+//! entry points [`hash_async`] / [`verify_async`] run on a fixed pool of one thread per CPU:
+//! memory stays at (threads × 19 MiB) and the runtime's threads never block.
 
-use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier};
+use std::cell::RefCell;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use password_hash::rand_core::OsRng;
 use password_hash::SaltString;
+use password_hash::{Output, ParamsString};
 use subtle::ConstantTimeEq;
 
 /// Minimum password length, in characters.
@@ -54,14 +65,61 @@ impl Verification {
     }
 }
 
+/// The largest argon2 memory cost accepted from a stored hash (KiB): a corrupted or hostile row
+/// must not make one login allocate gigabytes.
+const MAX_MEMORY_KIB: u32 = 256 * 1024;
+
+thread_local! {
+    /// This thread's argon2 working memory, grown on demand and reused.
+    static BLOCKS: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs argon2 into `out` with this thread's reusable working memory.
+fn argon2_into(
+    algorithm: Algorithm,
+    version: Version,
+    params: Params,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> Result<(), argon2::Error> {
+    let blocks_needed = params.block_count();
+    let argon = Argon2::new(algorithm, version, params);
+    BLOCKS.with(|cell| {
+        let mut blocks = cell.borrow_mut();
+        if blocks.len() < blocks_needed {
+            blocks.resize(blocks_needed, Block::default());
+        }
+        argon.hash_password_into_with_memory(password, salt, out, &mut blocks[..blocks_needed])
+    })
+}
+
 /// Hashes `password` with argon2id (default parameters) and a fresh random salt, returning a
 /// PHC string such as `$argon2id$v=19$m=19456,t=2,p=1$…`.
 pub fn hash(password: &str) -> Result<String, PasswordError> {
+    let failed = |e: &dyn std::fmt::Display| PasswordError::Hashing(e.to_string());
     let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| PasswordError::Hashing(e.to_string()))
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(|e| failed(&e))?;
+    let params = Params::default();
+    let mut out = vec![0u8; params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)];
+    argon2_into(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        params.clone(),
+        password.as_bytes(),
+        salt_bytes,
+        &mut out,
+    )
+    .map_err(|e| failed(&e))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|e| failed(&e))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(|e| failed(&e))?),
+    };
+    Ok(phc.to_string())
 }
 
 /// Checks `password` against a stored argon2 PHC hash or Django `pbkdf2_sha256` hash.
@@ -82,20 +140,111 @@ fn verify_phc(password: &str, stored: &str) -> Verification {
     let Ok(algorithm) = Algorithm::new(parsed.algorithm.as_str()) else {
         return Verification::Invalid;
     };
-    if Argon2::default()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_err()
+    let version = match parsed.version.map(Version::try_from) {
+        None => Version::V0x13,
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return Verification::Invalid,
+    };
+    let (Ok(params), Some(salt), Some(expected)) =
+        (Params::try_from(&parsed), parsed.salt, parsed.hash)
+    else {
+        return Verification::Invalid;
+    };
+    if params.m_cost() > MAX_MEMORY_KIB {
+        return Verification::Invalid;
+    }
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt_bytes) = salt.decode_b64(&mut salt_buf) else {
+        return Verification::Invalid;
+    };
+    let mut out = vec![0u8; expected.len()];
+    let current = Params::default();
+    let needs_rehash = algorithm != Algorithm::Argon2id
+        || params.m_cost() < current.m_cost()
+        || params.t_cost() < current.t_cost()
+        || params.p_cost() < current.p_cost();
+    let Ok(params) = Params::new(
+        params.m_cost(),
+        params.t_cost(),
+        params.p_cost(),
+        Some(expected.len()),
+    ) else {
+        return Verification::Invalid;
+    };
+    if argon2_into(
+        algorithm,
+        version,
+        params,
+        password.as_bytes(),
+        salt_bytes,
+        &mut out,
+    )
+    .is_err()
     {
         return Verification::Invalid;
     }
-    let current = Params::default();
-    let needs_rehash = algorithm != Algorithm::Argon2id
-        || Params::try_from(&parsed).map_or(true, |p| {
-            p.m_cost() < current.m_cost()
-                || p.t_cost() < current.t_cost()
-                || p.p_cost() < current.p_cost()
-        });
-    Verification::Valid { needs_rehash }
+    // `Output` compares in constant time.
+    match Output::new(&out) {
+        Ok(computed) if computed == expected => Verification::Valid { needs_rehash },
+        _ => Verification::Invalid,
+    }
+}
+
+/// A job for the password threads.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The fixed pool of password threads (one per CPU), started on first use.
+fn workers() -> &'static mpsc::Sender<Job> {
+    static WORKERS: OnceLock<mpsc::Sender<Job>> = OnceLock::new();
+    WORKERS.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        for i in 0..threads {
+            let rx = Arc::clone(&rx);
+            let spawned = std::thread::Builder::new()
+                .name(format!("leopard-password-{i}"))
+                .spawn(move || loop {
+                    // A poisoned lock only means another worker panicked while waiting.
+                    let job = match rx.lock() {
+                        Ok(guard) => guard.recv(),
+                        Err(poisoned) => poisoned.into_inner().recv(),
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => break,
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "could not start a password thread");
+            }
+        }
+        tx
+    })
+}
+
+/// Runs `f` on the password threads and awaits its result.
+async fn on_workers<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, PasswordError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    workers()
+        .send(Box::new(move || {
+            let _ = tx.send(f());
+        }))
+        .map_err(|_| PasswordError::Hashing("the password threads are gone".into()))?;
+    rx.await
+        .map_err(|_| PasswordError::Hashing("a password thread failed".into()))
+}
+
+/// [`hash`] on the password threads (never blocks the async runtime).
+pub async fn hash_async(password: String) -> Result<String, PasswordError> {
+    on_workers(move || hash(&password)).await?
+}
+
+/// [`verify`] on the password threads (never blocks the async runtime).
+pub async fn verify_async(password: String, stored: String) -> Result<Verification, PasswordError> {
+    on_workers(move || verify(&password, &stored)).await
 }
 
 fn verify_django(password: &str, stored: &str) -> Verification {
@@ -277,6 +426,56 @@ const COMMON_PASSWORDS: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+    use password_hash::{PasswordHasher as _, PasswordVerifier as _};
+
+    #[test]
+    fn hashes_interoperate_with_the_reference_argon2_implementation() -> Result<(), PasswordError> {
+        // Ours verifies with the argon2 crate's own PHC verifier…
+        let ours = hash("interop pw")?;
+        let parsed = PasswordHash::new(&ours).map_err(|e| PasswordError::Hashing(e.to_string()))?;
+        assert!(Argon2::default()
+            .verify_password(b"interop pw", &parsed)
+            .is_ok());
+        assert!(Argon2::default()
+            .verify_password(b"other pw", &parsed)
+            .is_err());
+        // …and the reference hash verifies with ours, without a rehash.
+        let reference = Argon2::default()
+            .hash_password(b"interop pw", &SaltString::generate(&mut OsRng))
+            .map_err(|e| PasswordError::Hashing(e.to_string()))?
+            .to_string();
+        assert_eq!(
+            verify("interop pw", &reference),
+            Verification::Valid {
+                needs_rehash: false
+            }
+        );
+        assert_eq!(verify("other pw", &reference), Verification::Invalid);
+        Ok(())
+    }
+
+    #[test]
+    fn a_stored_hash_demanding_huge_memory_does_not_verify() {
+        let hostile = "$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHQ$\
+                       YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE";
+        assert_eq!(verify("pw", hostile), Verification::Invalid);
+    }
+
+    #[tokio::test]
+    async fn the_async_entry_points_hash_and_verify_on_the_password_threads(
+    ) -> Result<(), PasswordError> {
+        let stored = hash_async("async pw".into()).await?;
+        let checks = (0..8).map(|i| {
+            let stored = stored.clone();
+            let pw = if i % 2 == 0 { "async pw" } else { "wrong pw" };
+            verify_async(pw.into(), stored)
+        });
+        let results = futures::future::join_all(checks).await;
+        for (i, result) in results.into_iter().enumerate() {
+            assert_eq!(result?.is_valid(), i % 2 == 0, "check {i}");
+        }
+        Ok(())
+    }
 
     /// Computed independently with Python's
     /// `hashlib.pbkdf2_hmac('sha256', b'correct horse', b'salt1234', 260000)`.

@@ -64,22 +64,22 @@ pub fn validate_email(email: &str) -> Result<(), String> {
     }
 }
 
-/// Hashes `password` off the async runtime (argon2id costs tens of milliseconds of CPU).
+/// Hashes `password` off the async runtime, on the fixed pool of password threads (argon2id
+/// costs tens of milliseconds of CPU and 19 MiB of reused memory).
 pub async fn hash_password(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || leopard_http::password::hash(&password))
+    leopard_http::password::hash_async(password)
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(ApiError::from)
 }
 
-/// Verifies `password` against `stored` off the async runtime.
+/// Verifies `password` against `stored` on the password threads.
 pub async fn verify_password(
     password: String,
     stored: String,
 ) -> Result<leopard_http::Verification, ApiError> {
-    tokio::task::spawn_blocking(move || leopard_http::password::verify(&password, &stored))
+    leopard_http::password::verify_async(password, stored)
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))
+        .map_err(ApiError::from)
 }
 
 /// Maps a unique violation on the users table to a field error; other errors pass through.

@@ -269,6 +269,9 @@ pub async fn seed_bulk_clients(conn: &mut PgConnection, count: i32) -> Result<u6
     .execute(&mut *conn)
     .await?
     .rows_affected();
+    // Fresh statistics, or the planner keeps estimating the table as nearly empty and lists
+    // sort every row instead of walking the ordering index (15 ms instead of 0.4 ms per page).
+    sqlx::query("ANALYZE clients").execute(&mut *conn).await?;
     Ok(inserted)
 }
 
@@ -303,5 +306,8 @@ pub async fn seed_bulk_tasks(conn: &mut PgConnection, count: i32) -> Result<u64,
     .execute(&mut *conn)
     .await?
     .rows_affected();
+    // Fresh statistics, or the planner keeps estimating the table as nearly empty and lists
+    // sort every row instead of walking the ordering index (15 ms instead of 0.4 ms per page).
+    sqlx::query("ANALYZE tasks").execute(&mut *conn).await?;
     Ok(inserted)
 }
