@@ -128,7 +128,14 @@ async fn serve_on(
             due_soon_hours = args.scheduler.task_due_soon_hours,
             "scheduler started (it runs the jobs while it holds the leader lock)"
         );
-        Some(Arc::new(Scheduler::new(db.pool.clone(), Arc::clone(&registry), config)).start())
+        Some(
+            Arc::new(Scheduler::new(
+                db.pool.clone(),
+                Arc::clone(&registry),
+                config,
+            ))
+            .start(),
+        )
     };
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
@@ -257,7 +264,10 @@ async fn scheduler_run_once(
             println!("FAILED {slug}: {error}");
         }
         if !report.failed.is_empty() {
-            bail!("the scheduled jobs failed in {} tenant(s)", report.failed.len());
+            bail!(
+                "the scheduled jobs failed in {} tenant(s)",
+                report.failed.len()
+            );
         }
         anyhow::Ok(())
     }

@@ -7,7 +7,8 @@
 //!   the pool, `application_name` [`LOCK_APPLICATION_NAME`]) for as long as the process leads;
 //!   the others try `pg_try_advisory_lock` again on each tick. When the leader's connection dies
 //!   PostgreSQL releases the lock and the next instance to tick takes over; the old leader finds
-//!   its connection dead (a ping before each tick) and becomes a follower.
+//!   its connection dead (a ping before each tick), becomes a follower and competes again from
+//!   its following tick on.
 //! - **Exactly once without the lock.** Leadership only avoids duplicate work: correctness does
 //!   not depend on it. Each job is one statement per tenant that claims its rows with
 //!   `FOR UPDATE SKIP LOCKED` and marks them (`reminders.notification_created`,
@@ -287,6 +288,8 @@ impl Scheduler {
             }
             state.leading.store(false, Ordering::Relaxed);
             tracing::warn!("the scheduler's lock connection is gone; no longer leading");
+            // Retry from the next tick on, so a waiting instance gets the first chance.
+            return None;
         }
         let options = self
             .pool
@@ -347,7 +350,10 @@ fn log_report(report: &TickReport) {
     }
     let t = report.total;
     if t.is_empty() && report.failed.is_empty() {
-        tracing::debug!(tenants = report.tenants.len(), "scheduler tick: nothing due");
+        tracing::debug!(
+            tenants = report.tenants.len(),
+            "scheduler tick: nothing due"
+        );
     } else {
         tracing::info!(
             tenants = report.tenants.len(),
@@ -613,11 +619,23 @@ mod tests {
     #[test]
     fn notice_keys_are_stable_version_8_uuids_that_change_with_the_due_date() {
         let a = notice_key("task_overdue", 7, "2026-01-01T00:00:00.000000Z");
-        assert_eq!(a, notice_key("task_overdue", 7, "2026-01-01T00:00:00.000000Z"));
+        assert_eq!(
+            a,
+            notice_key("task_overdue", 7, "2026-01-01T00:00:00.000000Z")
+        );
         assert_eq!(a.get_version_num(), 8);
-        assert_ne!(a, notice_key("task_overdue", 7, "2026-01-02T00:00:00.000000Z"));
-        assert_ne!(a, notice_key("task_due_soon", 7, "2026-01-01T00:00:00.000000Z"));
-        assert_ne!(a, notice_key("task_overdue", 8, "2026-01-01T00:00:00.000000Z"));
+        assert_ne!(
+            a,
+            notice_key("task_overdue", 7, "2026-01-02T00:00:00.000000Z")
+        );
+        assert_ne!(
+            a,
+            notice_key("task_due_soon", 7, "2026-01-01T00:00:00.000000Z")
+        );
+        assert_ne!(
+            a,
+            notice_key("task_overdue", 8, "2026-01-01T00:00:00.000000Z")
+        );
     }
 
     #[test]
