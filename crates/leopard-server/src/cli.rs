@@ -1,5 +1,5 @@
 //! The CLI commands: `serve`, `demo`, `migrate`, `tenant …`, `user …`, `platform-admin …`,
-//! `seed …`, `events …`.
+//! `seed …`, `events …`, `scheduler …`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,11 +15,12 @@ use leopard_events::{control, EventBus, WorkerConfig};
 
 use crate::config::{
     AuthArgs, Cli, Command, DomainCommand, EventsCommand, GlobalArgs, MigrateArgs, Mode,
-    SeedCommand, SeedCrmArgs, SeedUsersArgs, ServeArgs, TenantCommand, TenantCreateArgs,
-    UserCommand, UserCreateArgs,
+    SchedulerCommand, SchedulerRunOnceArgs, SeedCommand, SeedCrmArgs, SeedUsersArgs, ServeArgs,
+    TenantCommand, TenantCreateArgs, UserCommand, UserCreateArgs,
 };
 use crate::db::Database;
 use crate::identity::{self, NewUser};
+use crate::scheduler::{Scheduler, SchedulerConfig};
 use crate::{app, migrations, seed};
 
 /// The tenants `leopard demo` creates when missing: (slug, name).
@@ -38,6 +39,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Seed(SeedCommand::Users(args)) => seed_users(&cli.global, &args).await,
         Command::Seed(SeedCommand::Crm(args)) => seed_crm(&cli.global, &args).await,
         Command::Events(cmd) => events(&cli.global, cmd).await,
+        Command::Scheduler(SchedulerCommand::RunOnce(args)) => {
+            scheduler_run_once(&cli.global, &args).await
+        }
     }
 }
 
@@ -114,6 +118,25 @@ async fn serve_on(
         workers = args.event_workers.max(1),
         "event bus started"
     );
+    let scheduler = if args.scheduler.no_scheduler {
+        tracing::info!("scheduler disabled (--no-scheduler)");
+        None
+    } else {
+        let config = args.scheduler.config();
+        tracing::info!(
+            interval_secs = config.interval.as_secs(),
+            due_soon_hours = args.scheduler.task_due_soon_hours,
+            "scheduler started (it runs the jobs while it holds the leader lock)"
+        );
+        Some(
+            Arc::new(Scheduler::new(
+                db.pool.clone(),
+                Arc::clone(&registry),
+                config,
+            ))
+            .start(),
+        )
+    };
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("binding {}", args.bind))?;
@@ -144,7 +167,10 @@ async fn serve_on(
     )
     .with_graceful_shutdown(shutdown_signal())
     .await;
-    // In-flight batches finish before the pool closes.
+    // A tick in progress and in-flight batches finish before the pool closes.
+    if let Some(scheduler) = scheduler {
+        scheduler.shutdown().await;
+    }
     running.shutdown().await;
     served?;
     tracing::info!("stopped");
@@ -202,6 +228,52 @@ pub fn load_secret(global: &GlobalArgs, auth: &AuthArgs) -> anyhow::Result<Vec<u
     }
     tracing::info!(path = %path.display(), "generated a development JWT secret");
     Ok(secret.into_bytes())
+}
+
+async fn scheduler_run_once(
+    global: &GlobalArgs,
+    args: &SchedulerRunOnceArgs,
+) -> anyhow::Result<()> {
+    let jobs = args.scheduler_concurrency.max(1);
+    let db = Database::open(global, u32::try_from(jobs + 1).unwrap_or(u32::MAX)).await?;
+    let result = async {
+        let registry = TenantRegistry::load(db.pool.clone(), global.resolve_config()).await?;
+        let config = SchedulerConfig {
+            due_soon_window: chrono::TimeDelta::hours(i64::from(args.task_due_soon_hours)),
+            concurrency: jobs,
+            ..SchedulerConfig::default()
+        };
+        let scheduler = Scheduler::new(db.pool.clone(), registry, config);
+        let report = scheduler.run_once(args.tenant.as_deref()).await?;
+        println!(
+            "{:<20} {:>9} {:>8} {:>7} {:>13}",
+            "TENANT", "REMINDERS", "DUE_SOON", "OVERDUE", "NOTIFICATIONS"
+        );
+        let rows = report
+            .tenants
+            .iter()
+            .map(|(slug, c)| (slug.as_str(), *c))
+            .chain([("TOTAL", report.total)]);
+        for (slug, c) in rows {
+            println!(
+                "{slug:<20} {:>9} {:>8} {:>7} {:>13}",
+                c.reminders_due, c.tasks_due_soon, c.tasks_overdue, c.notifications
+            );
+        }
+        for (slug, error) in &report.failed {
+            println!("FAILED {slug}: {error}");
+        }
+        if !report.failed.is_empty() {
+            bail!(
+                "the scheduled jobs failed in {} tenant(s)",
+                report.failed.len()
+            );
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    db.close().await?;
+    result
 }
 
 fn print_demo_banner(global: &GlobalArgs, port: u16, registry: &TenantRegistry) {

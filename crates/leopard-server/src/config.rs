@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -111,6 +112,31 @@ pub enum Command {
     /// Operate the event bus: status, pause/resume, retry, prune, handlers.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// Operate the in-server scheduler (due reminders, due-soon and overdue tasks).
+    #[command(subcommand)]
+    Scheduler(SchedulerCommand),
+}
+
+/// `scheduler` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SchedulerCommand {
+    /// Run the scheduled jobs once now, in every serving tenant or only --tenant, and print what
+    /// they did. Takes no leader lock: safe while servers run (nothing is notified twice).
+    RunOnce(SchedulerRunOnceArgs),
+}
+
+/// Options of `scheduler run-once`.
+#[derive(Debug, Clone, Args)]
+pub struct SchedulerRunOnceArgs {
+    /// Only this tenant (its slug); it must be serving (not suspended or inactive).
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// A task counts as due soon when its due date is at most this many hours ahead.
+    #[arg(long, env = "LEOPARD_TASK_DUE_SOON_HOURS", default_value_t = 24)]
+    pub task_due_soon_hours: u32,
+    /// Tenants processed at once.
+    #[arg(long, env = "LEOPARD_SCHEDULER_CONCURRENCY", default_value_t = 4)]
+    pub scheduler_concurrency: usize,
 }
 
 /// `events` subcommands.
@@ -276,6 +302,38 @@ pub struct ServeArgs {
     /// Token and login settings.
     #[command(flatten)]
     pub auth: AuthArgs,
+    /// Scheduler settings.
+    #[command(flatten)]
+    pub scheduler: SchedulerArgs,
+}
+
+/// The in-server scheduler's settings (`serve`, `demo`).
+#[derive(Debug, Clone, Args)]
+pub struct SchedulerArgs {
+    /// Do not run the scheduler in this process (another process, or nobody, produces reminder
+    /// and task-due notices).
+    #[arg(long, env = "LEOPARD_NO_SCHEDULER")]
+    pub no_scheduler: bool,
+    /// Seconds between scheduler ticks (the leader's; followers retry the lock as often).
+    #[arg(long, env = "LEOPARD_SCHEDULER_INTERVAL_SECS", default_value_t = 60)]
+    pub scheduler_interval_secs: u64,
+    /// A task counts as due soon when its due date is at most this many hours ahead.
+    #[arg(long, env = "LEOPARD_TASK_DUE_SOON_HOURS", default_value_t = 24)]
+    pub task_due_soon_hours: u32,
+    /// Tenants the scheduler processes at once.
+    #[arg(long, env = "LEOPARD_SCHEDULER_CONCURRENCY", default_value_t = 4)]
+    pub scheduler_concurrency: usize,
+}
+
+impl SchedulerArgs {
+    /// The scheduler configuration these flags describe.
+    pub fn config(&self) -> crate::scheduler::SchedulerConfig {
+        crate::scheduler::SchedulerConfig {
+            interval: Duration::from_secs(self.scheduler_interval_secs.max(1)),
+            due_soon_window: chrono::TimeDelta::hours(i64::from(self.task_due_soon_hours)),
+            concurrency: self.scheduler_concurrency.max(1),
+        }
+    }
 }
 
 /// Run mode: `dev` generates a JWT secret in the data directory when none is configured;

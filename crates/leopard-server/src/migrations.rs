@@ -57,6 +57,11 @@ pub const TENANT: &[Migration] = &[
         "tasks",
         include_str!("../migrations/tenant/0009_tasks.sql"),
     ),
+    Migration::new(
+        10,
+        "scheduler",
+        include_str!("../migrations/tenant/0010_scheduler.sql"),
+    ),
 ];
 
 /// Shared migrations of the server (the public schema), after the registry's own.
@@ -209,7 +214,7 @@ mod tests {
     #[test]
     fn the_embedded_sets_are_well_formed() {
         assert!(MigrationSet::new(SHARED.to_vec(), TENANT.to_vec()).is_ok());
-        assert_eq!(set().latest_tenant_version(), 9);
+        assert_eq!(set().latest_tenant_version(), 10);
     }
 
     /// Compares committed generated migration `file` with `expected` (rewriting it first
