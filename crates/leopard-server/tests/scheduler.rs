@@ -278,7 +278,7 @@ async fn eventually_count(w: &World, sql: &str, expected: i64) {
 // ----- reminders
 
 #[tokio::test]
-async fn a_due_reminder_becomes_one_reminder_due_notice_to_its_creator_with_the_originals_fields() {
+async fn a_due_reminder_becomes_one_reminder_due_notice_to_its_creator_and_again_once_moved() {
     let w = world().await;
     let client = w.client(SLUG, Some(w.bob)).await;
     let root = w.app.token(SLUG, "root").await;
@@ -337,6 +337,32 @@ async fn a_due_reminder_becomes_one_reminder_due_notice_to_its_creator_with_the_
         Counts::default()
     );
     assert_eq!(w.notices(SLUG, "REMINDER_DUE").await.len(), 1);
+
+    // Editing only the title keeps it notified; moving it to tomorrow re-arms it once.
+    let tomorrow = today.succ_opt().expect("tomorrow");
+    for (body, armed) in [
+        (json!({"title": "Call back soon"}), true),
+        (json!({"reminder_date": tomorrow.to_string()}), false),
+    ] {
+        let (status, _, reminder) = w
+            .app
+            .call(
+                Method::PATCH,
+                SLUG,
+                &format!("/api/v1/reminders/{id}/"),
+                Some(&root),
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{reminder}");
+        assert_eq!(reminder["notification_created"], json!(armed), "{reminder}");
+    }
+    assert_eq!(total(&scheduler, noon()).await, Counts::default());
+    assert_eq!(
+        total(&scheduler, noon() + TimeDelta::days(1)).await,
+        counts(1, 0, 0, 1)
+    );
+    assert_eq!(w.notices(SLUG, "REMINDER_DUE").await.len(), 2);
 }
 
 #[tokio::test]

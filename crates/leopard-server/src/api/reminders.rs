@@ -590,7 +590,14 @@ async fn update_reminder(
                 read = COALESCE($9, read),
                 is_completed = COALESCE($10, is_completed),
                 content_type_id = $11,
-                object_id = $12
+                object_id = $12,
+                -- A reminder moved to another moment is due again (the scheduler notifies
+                -- once per date and time).
+                notification_created = notification_created
+                    AND (CASE WHEN $3 THEN $4 ELSE reminder_date END)
+                        IS NOT DISTINCT FROM reminder_date
+                    AND (CASE WHEN $5 THEN $6 ELSE reminder_time END)
+                        IS NOT DISTINCT FROM reminder_time
           WHERE id = $1",
     )
     .bind(id)
