@@ -3,8 +3,9 @@
 //! retrieve, create, update, delete, with the expected outcome and scope written down as a
 //! table.
 //!
-//! Client-owned rows (notes, reminders, tasks linked to a client) follow the client's branch;
-//! calendar events are the actor's own (inside) plus, with `view_team_events`, their team's.
+//! Client-owned rows (notes, reminders, tasks linked to a client, profile sections) follow the
+//! client's branch; calendar events are the actor's own (inside) plus, with `view_team_events`,
+//! their team's; language exams are tenant-wide master data written by admins only.
 //!
 //! The organisation: regions North (branches A, B) and South (branch C), branch D without a
 //! region. The actors: a Super Admin, a Region Manager of North, a Branch Admin of A and a
@@ -42,10 +43,14 @@ enum Res {
     Tasks,
     Reminders,
     Events,
+    Exams,
+    Proficiencies,
+    Qualifications,
+    Employments,
 }
 
 /// Every resource of the matrix.
-const RESOURCES: [Res; 10] = [
+const RESOURCES: [Res; 14] = [
     Res::Users,
     Res::Groups,
     Res::Permissions,
@@ -56,6 +61,10 @@ const RESOURCES: [Res; 10] = [
     Res::Tasks,
     Res::Reminders,
     Res::Events,
+    Res::Exams,
+    Res::Proficiencies,
+    Res::Qualifications,
+    Res::Employments,
 ];
 
 /// What a list must return.
@@ -444,6 +453,82 @@ fn matrix() -> Vec<Expect> {
             row(204, 404),
         ),
     ]);
+    // Language exams: master data, readable by all, written by Super and Branch Admins.
+    let exams: &[&str] = &["Exam A", "Exam B", "Exam C", "Exam D"];
+    for role in [SuperAdmin, BranchAdmin] {
+        lines.push(e(
+            Exams,
+            role,
+            List::Exactly(exams),
+            all(200),
+            all(201),
+            all(200),
+            all(204),
+        ));
+    }
+    for role in [RegionManager, Consultant] {
+        lines.push(e(
+            Exams,
+            role,
+            List::Exactly(exams),
+            all(200),
+            all(403),
+            all(403),
+            all(403),
+        ));
+    }
+    // Profile sections follow the client's branch; every role holds all four verbs.
+    for (res, names) in [
+        (Proficiencies, ["Exam A", "Exam B", "Exam C", "Exam D"]),
+        (
+            Qualifications,
+            ["Course A", "Course B", "Course C", "Course D"],
+        ),
+        (
+            Employments,
+            ["Employer A", "Employer B", "Employer C", "Employer D"],
+        ),
+    ] {
+        let names: &'static [&'static str; 4] = Box::leak(Box::new(names));
+        lines.extend([
+            e(
+                res,
+                SuperAdmin,
+                List::Exactly(&names[..]),
+                all(200),
+                all(201),
+                all(200),
+                all(204),
+            ),
+            e(
+                res,
+                RegionManager,
+                List::Exactly(&names[..2]),
+                row(200, 404),
+                row(201, 400),
+                row(200, 404),
+                row(204, 404),
+            ),
+            e(
+                res,
+                BranchAdmin,
+                List::Exactly(&names[..1]),
+                row(200, 404),
+                row(201, 400),
+                row(200, 404),
+                row(204, 404),
+            ),
+            e(
+                res,
+                Consultant,
+                List::Exactly(&names[..1]),
+                row(200, 404),
+                row(201, 400),
+                row(200, 404),
+                row(204, 404),
+            ),
+        ]);
+    }
     lines
 }
 
@@ -452,6 +537,8 @@ struct World {
     org: Org,
     /// The fixture clients of branches A, B, C, D.
     clients: [i64; 4],
+    /// The language exam of the results the matrix creates.
+    exam: i64,
     /// The actors: role, user id, token.
     actors: Vec<(Role, i64)>,
     tokens: Vec<(Role, String)>,
@@ -539,7 +626,44 @@ impl World {
             .execute(&mut *tx)
             .await
             .expect("fixture event");
+            sqlx::query(
+                "WITH exam AS (INSERT INTO language_exams (name) VALUES ('Exam ' || $2)
+                               RETURNING id)
+                 INSERT INTO proficiencies (client_id, test_name_id, overall_score, test_date)
+                 SELECT $1, id, 7.0, current_date FROM exam",
+            )
+            .bind(clients[i])
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .expect("fixture exam and result");
+            sqlx::query(
+                "INSERT INTO qualifications (client_id, course, country)
+                 VALUES ($1, 'Course ' || $2, 'NP')",
+            )
+            .bind(clients[i])
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .expect("fixture qualification");
+            sqlx::query(
+                "INSERT INTO employments (client_id, employer_name, position, start_date,
+                                          end_date, country)
+                 VALUES ($1, 'Employer ' || $2, 'Clerk', '2020-01-01', '2021-01-01', 'NP')",
+            )
+            .bind(clients[i])
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .expect("fixture employment");
         }
+        // The exam every created or target result uses (its name has a digit, so lists ignore
+        // it like every other row the matrix creates).
+        let exam: i64 =
+            sqlx::query_scalar("INSERT INTO language_exams (name) VALUES ('Exam 0') RETURNING id")
+                .fetch_one(&mut *tx)
+                .await
+                .expect("target exam");
         tx.commit().await.expect("commit");
         let mut tokens = Vec::new();
         for (role, username) in [
@@ -554,6 +678,7 @@ impl World {
             app,
             org,
             clients,
+            exam,
             actors,
             tokens,
             serial: std::sync::atomic::AtomicUsize::new(0),
@@ -674,6 +799,39 @@ impl World {
                 ))
                 .await
             }
+            Res::Exams => {
+                self.sql_id(&format!(
+                    "INSERT INTO language_exams (name) VALUES ('Target {n}') RETURNING id"
+                ))
+                .await
+            }
+            Res::Proficiencies => {
+                let client = self.client(inside);
+                self.sql_id(&format!(
+                    "INSERT INTO proficiencies (client_id, test_name_id, overall_score, test_date)
+                     VALUES ({client}, {}, 6.5, current_date) RETURNING id",
+                    self.exam
+                ))
+                .await
+            }
+            Res::Qualifications => {
+                let client = self.client(inside);
+                self.sql_id(&format!(
+                    "INSERT INTO qualifications (client_id, course, country)
+                     VALUES ({client}, 'Target {n}', 'NP') RETURNING id"
+                ))
+                .await
+            }
+            Res::Employments => {
+                let client = self.client(inside);
+                self.sql_id(&format!(
+                    "INSERT INTO employments (client_id, employer_name, position, start_date,
+                                              end_date, country)
+                     VALUES ({client}, 'Target {n}', 'Clerk', '2020-01-01', '2021-01-01', 'NP')
+                     RETURNING id"
+                ))
+                .await
+            }
         }
     }
 
@@ -708,6 +866,10 @@ impl World {
             Res::Tasks => "/api/v1/tasks/",
             Res::Reminders => "/api/v1/reminders/",
             Res::Events => "/api/v1/events/",
+            Res::Exams => "/api/v1/language-exams/",
+            Res::Proficiencies => "/api/v1/language-proficiencies/",
+            Res::Qualifications => "/api/v1/qualifications/",
+            Res::Employments => "/api/v1/employments/",
         }
     }
 
@@ -746,6 +908,20 @@ impl World {
                 "start": "2031-01-01T09:00:00Z", "end": "2031-01-01T10:00:00Z",
                 "branch_id": if inside { self.org.a } else { self.org.c },
             }),
+            Res::Exams => json!({"name": format!("Created {n}")}),
+            Res::Proficiencies => json!({
+                "client_id": self.client(inside), "test_name_id": self.exam,
+                "overall_score": 7.0, "test_date": "2026-01-01",
+            }),
+            Res::Qualifications => json!({
+                "client_id": self.client(inside), "course": format!("Created {n}"),
+                "country": "NP",
+            }),
+            Res::Employments => json!({
+                "client_id": self.client(inside), "employer_name": format!("Created {n}"),
+                "position": "Clerk", "start_date": "2020-01-01", "end_date": "2021-01-01",
+                "country": "NP",
+            }),
         }
     }
 
@@ -761,6 +937,10 @@ impl World {
             Res::Tasks => json!({"detail": "changed"}),
             Res::Reminders => json!({"title": "Changed 1"}),
             Res::Events => json!({"description": "changed"}),
+            Res::Exams => json!({"description": "changed"}),
+            Res::Proficiencies => json!({"overall_score": 6.0}),
+            Res::Qualifications => json!({"institute": "Changed"}),
+            Res::Employments => json!({"position": "Changed"}),
         }
     }
 
@@ -788,6 +968,12 @@ fn names(res: Res, page: &Value) -> BTreeSet<String> {
             Res::Tasks | Res::Reminders | Res::Events => {
                 r["title"].as_str().expect("title").to_owned()
             }
+            Res::Proficiencies => r["test_name_display"]
+                .as_str()
+                .expect("exam name")
+                .to_owned(),
+            Res::Qualifications => r["course"].as_str().expect("course").to_owned(),
+            Res::Employments => r["employer_name"].as_str().expect("employer").to_owned(),
             Res::Clients => format!(
                 "{} {}",
                 r["first_name"].as_str().expect("first name"),
