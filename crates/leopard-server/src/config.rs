@@ -273,9 +273,45 @@ pub struct ServeArgs {
     /// Attempts before an event is marked failed.
     #[arg(long, env = "LEOPARD_EVENT_MAX_ATTEMPTS", default_value_t = 25)]
     pub event_max_attempts: u32,
+    /// Origins allowed to call the API from a browser (CORS), e.g. `https://crm.example.com`;
+    /// repeatable, or a comma-separated list. `*` allows any origin. Default: any origin in dev
+    /// mode, none in production mode.
+    #[arg(
+        long = "cors-origin",
+        env = "LEOPARD_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
+    /// Seconds between heartbeat frames on notification streams (keep proxy read timeouts
+    /// above this).
+    #[arg(long, env = "LEOPARD_SSE_HEARTBEAT_SECS", default_value_t = 30)]
+    pub sse_heartbeat_secs: u64,
+    /// Frames a notification stream may have waiting before it is closed as too slow (the
+    /// client reconnects and resumes with Last-Event-ID).
+    #[arg(long, env = "LEOPARD_SSE_BUFFER", default_value_t = 256)]
+    pub sse_buffer: usize,
     /// Token and login settings.
     #[command(flatten)]
     pub auth: AuthArgs,
+}
+
+impl ServeArgs {
+    /// The allowed CORS origins: as configured, else any in dev mode and none in production.
+    pub fn cors_origins(&self) -> crate::app::CorsOrigins {
+        let listed: Vec<String> = self
+            .cors_origins
+            .iter()
+            .map(|o| o.trim().to_owned())
+            .filter(|o| !o.is_empty())
+            .collect();
+        if listed.iter().any(|o| o == "*") {
+            crate::app::CorsOrigins::Any
+        } else if listed.is_empty() && self.auth.mode == Mode::Dev {
+            crate::app::CorsOrigins::Any
+        } else {
+            crate::app::CorsOrigins::List(listed)
+        }
+    }
 }
 
 /// Run mode: `dev` generates a JWT secret in the data directory when none is configured;

@@ -10,4 +10,5 @@ pub mod handlers;
 pub mod identity;
 pub mod migrations;
 pub mod notify;
+pub mod realtime;
 pub mod seed;
