@@ -419,7 +419,10 @@ impl Listener {
             let mut interrupted = false;
             loop {
                 if interrupted {
-                    // Make sure LISTEN is active again before asking streams to catch up.
+                    // A query through the listener reconnects it (and LISTENs again) if its
+                    // connection was dropped; once it answers, notices flow again and streams
+                    // catch up on what was missed meanwhile. A dead connection that was not
+                    // dropped yet fails here and is replaced by `try_recv` below.
                     match sqlx::query("SELECT 1").execute(&mut listener).await {
                         Ok(_) => {
                             interrupted = false;
@@ -430,17 +433,14 @@ impl Listener {
                             );
                         }
                         Err(sqlx::Error::PoolClosed) => return,
-                        Err(err) => {
-                            tracing::warn!(error = %err, "notification listener cannot reconnect");
-                            tokio::time::sleep(Duration::from_millis(500)).await;
-                            continue;
-                        }
+                        Err(_) => {}
                     }
                 }
                 match listener.try_recv().await {
                     Ok(Some(notification)) => {
                         handle_notice(&realtime, &mut contexts, notification.payload()).await;
                     }
+                    // The connection was lost (and replaced): notices may have been missed.
                     Ok(None) => interrupted = true,
                     Err(sqlx::Error::PoolClosed) => {
                         tracing::debug!("pool closed; notification listener stops");
