@@ -304,9 +304,8 @@ impl ServeArgs {
             .map(|o| o.trim().to_owned())
             .filter(|o| !o.is_empty())
             .collect();
-        if listed.iter().any(|o| o == "*") {
-            crate::app::CorsOrigins::Any
-        } else if listed.is_empty() && self.auth.mode == Mode::Dev {
+        let any = listed.iter().any(|o| o == "*");
+        if any || (listed.is_empty() && self.auth.mode == Mode::Dev) {
             crate::app::CorsOrigins::Any
         } else {
             crate::app::CorsOrigins::List(listed)
@@ -492,4 +491,58 @@ pub struct PlatformAdminCreateArgs {
     /// Password (checked against the password policy).
     #[arg(long, env = "LEOPARD_PLATFORM_ADMIN_PASSWORD", hide_env_values = true)]
     pub password: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::CorsOrigins;
+    use clap::Parser as _;
+
+    fn serve_args(args: &[&str]) -> ServeArgs {
+        let mut argv = vec!["leopard", "serve"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).expect("parses").command {
+            Command::Serve(args) => args,
+            other => panic!("not serve: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn cors_allows_any_origin_in_dev_mode_and_none_in_production_unless_configured() {
+        assert_eq!(serve_args(&[]).cors_origins(), CorsOrigins::Any);
+        assert_eq!(
+            serve_args(&["--mode", "production"]).cors_origins(),
+            CorsOrigins::List(vec![])
+        );
+        assert_eq!(
+            serve_args(&[
+                "--mode",
+                "production",
+                "--cors-origin",
+                "https://a.example",
+                "--cors-origin",
+                "https://b.example,https://c.example",
+            ])
+            .cors_origins(),
+            CorsOrigins::List(vec![
+                "https://a.example".into(),
+                "https://b.example".into(),
+                "https://c.example".into(),
+            ])
+        );
+        assert_eq!(
+            serve_args(&["--mode", "production", "--cors-origin", "*"]).cors_origins(),
+            CorsOrigins::Any
+        );
+    }
+
+    #[test]
+    fn stream_settings_default_to_a_30_second_heartbeat_and_256_frames() {
+        let args = serve_args(&[]);
+        assert_eq!(args.sse_heartbeat_secs, 30);
+        assert_eq!(args.sse_buffer, 256);
+        let args = serve_args(&["--sse-heartbeat-secs", "5", "--sse-buffer", "16"]);
+        assert_eq!((args.sse_heartbeat_secs, args.sse_buffer), (5, 16));
+    }
 }
