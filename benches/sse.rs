@@ -22,7 +22,18 @@
 //!   p99 ≤ 100 ms. The same fan-out through the in-memory hub alone (no database, no sockets) is
 //!   printed for comparison.
 //!
-//! Run: `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench sse`.
+//! - For context: the same streams opened in process through the router (no sockets, no
+//!   hyper: what a stream itself costs), and — opt-in, `LEOPARD_SSE_BENCH=bare` — a bare axum
+//!   route that sends one frame and then nothing (what hyper and a connection cost).
+//!
+//! The server is served like `leopard serve` serves it, with
+//! `into_make_service_with_connect_info`: `axum::serve(listener, router)` with the router itself
+//! would rebuild the route table for every connection (`Router::with_state` per connection),
+//! about 130 KiB each for this API — measured 151 KiB per stream that way.
+//!
+//! Run: `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench sse`
+//! (about 1 min after the build); only some parts: `LEOPARD_SSE_BENCH=inproc,memory,fanout,hub`
+//! (comma-separated; `bare` only on request).
 //! Under `cargo test --benches` (no `--bench` flag) every count shrinks to a smoke test. The
 //! file-descriptor soft limit is raised to the hard limit when needed (one descriptor per
 //! server-side socket here, one per client socket in the child).
@@ -103,6 +114,9 @@ fn main() {
     if only.is_empty() || only.contains("inproc") {
         bench_memory_in_process(&rt, &server, plan);
     }
+    if only.contains("bare") {
+        bench_memory_bare(&rt, &server, plan);
+    }
     if only.is_empty() || only.contains("memory") {
         bench_memory(&rt, &server, plan);
     }
@@ -147,12 +161,13 @@ impl Server {
             branch_id: None,
             password: "Leopard-Bench-2026".into(),
         };
-        seed::seed_users(&mut tx, &spec, 100_000).await.expect("users");
-        let ids: Vec<(i64, String)> =
-            sqlx::query_as("SELECT id, username FROM users ORDER BY id")
-                .fetch_all(&mut *tx)
-                .await
-                .expect("ids");
+        seed::seed_users(&mut tx, &spec, 100_000)
+            .await
+            .expect("users");
+        let ids: Vec<(i64, String)> = sqlx::query_as("SELECT id, username FROM users ORDER BY id")
+            .fetch_all(&mut *tx)
+            .await
+            .expect("ids");
         tx.commit().await.expect("commit");
         let keys = JwtKeys::new(SECRET).expect("keys");
         let now = i64::try_from(
@@ -209,7 +224,14 @@ impl Server {
         let addr = socket.local_addr().expect("address");
         let served = router.clone();
         tokio::spawn(async move {
-            axum::serve(socket, served).await.expect("serve");
+            // As `leopard serve` does. (`axum::serve(listener, router)` would rebuild the
+            // router's route table for every connection: about 130 KiB each for this API.)
+            axum::serve(
+                socket,
+                served.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .expect("serve");
         });
         Self {
             router,
@@ -249,13 +271,18 @@ struct Clients {
 impl Clients {
     /// Opens `count` streams (token `i % tokens`) and waits until every greeting arrived.
     fn open(server: &Server, count: usize) -> Self {
+        Self::open_at(server.addr, &server.tokens, count)
+    }
+
+    /// Opens `count` streams at `addr`.
+    fn open_at(addr: SocketAddr, tokens: &[String], count: usize) -> Self {
         let tokens_file = std::env::temp_dir().join(format!(
             "leopard-sse-bench-tokens-{}-{count}",
             std::process::id()
         ));
-        std::fs::write(&tokens_file, server.tokens.join("\n")).expect("tokens file");
+        std::fs::write(&tokens_file, tokens.join("\n")).expect("tokens file");
         let mut child = Command::new(std::env::current_exe().expect("this binary"))
-            .env(CHILD_ENV, server.addr.to_string())
+            .env(CHILD_ENV, addr.to_string())
             .env("LEOPARD_SSE_BENCH_TOKENS", &tokens_file)
             .env("LEOPARD_SSE_BENCH_COUNT", count.to_string())
             .stdin(Stdio::piped())
@@ -305,13 +332,12 @@ fn now_ns() -> u128 {
 /// The child: raw TCP streams; prints `ready <n>`, then answers `dump` with
 /// `<conn>:<ns> …` for every `notification_message` seen since the last dump.
 fn child(addr: SocketAddr) {
-    let tokens: Vec<String> = std::fs::read_to_string(
-        std::env::var("LEOPARD_SSE_BENCH_TOKENS").expect("tokens file"),
-    )
-    .expect("tokens")
-    .lines()
-    .map(str::to_owned)
-    .collect();
+    let tokens: Vec<String> =
+        std::fs::read_to_string(std::env::var("LEOPARD_SSE_BENCH_TOKENS").expect("tokens file"))
+            .expect("tokens")
+            .lines()
+            .map(str::to_owned)
+            .collect();
     let count: usize = std::env::var("LEOPARD_SSE_BENCH_COUNT")
         .expect("count")
         .parse()
@@ -407,7 +433,10 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 fn count_of(haystack: &[u8], needle: &[u8]) -> usize {
-    haystack.windows(needle.len()).filter(|w| *w == needle).count()
+    haystack
+        .windows(needle.len())
+        .filter(|w| *w == needle)
+        .count()
 }
 
 // ----- measurements ------------------------------------------------------------------------
@@ -432,7 +461,10 @@ fn bench_memory(rt: &tokio::runtime::Runtime, server: &Server, plan: Plan) {
     let started = Instant::now();
     let clients = Clients::open(server, plan.streams);
     let opened = started.elapsed();
-    assert!(server.wait_connections(plan.streams), "every stream is in the hub");
+    assert!(
+        server.wait_connections(plan.streams),
+        "every stream is in the hub"
+    );
     std::thread::sleep(Duration::from_millis(500));
     let after = rss_kib();
     let schema = rt.block_on(async {
@@ -467,21 +499,29 @@ fn bench_memory_in_process(rt: &tokio::runtime::Runtime, server: &Server, plan: 
     use tower::ServiceExt as _;
     let open = |count: usize| {
         rt.block_on(async {
-            let mut bodies = Vec::with_capacity(count);
-            for i in 0..count {
-                let token = &server.tokens[i % server.tokens.len()];
-                let request = http::Request::builder()
-                    .uri(format!("/api/v1/notifications/stream/?token={token}"))
-                    .header("host", "bench.localhost")
-                    .body(axum::body::Body::empty())
-                    .expect("request");
-                let response = server.router.clone().oneshot(request).await.expect("response");
-                assert_eq!(response.status(), http::StatusCode::OK);
-                let mut body = response.into_body();
-                body.frame().await.expect("greeting").expect("frame");
-                bodies.push(body);
-            }
-            bodies
+            use futures::StreamExt as _;
+            let concurrency = 200;
+            futures::stream::iter(0..count)
+                .map(|i| {
+                    let token = server.tokens[i % server.tokens.len()].clone();
+                    let router = server.router.clone();
+                    tokio::spawn(async move {
+                        let request = http::Request::builder()
+                            .uri(format!("/api/v1/notifications/stream/?token={token}"))
+                            .header("host", "bench.localhost")
+                            .body(axum::body::Body::empty())
+                            .expect("request");
+                        let response = router.oneshot(request).await.expect("response");
+                        assert_eq!(response.status(), http::StatusCode::OK);
+                        let mut body = response.into_body();
+                        body.frame().await.expect("greeting").expect("frame");
+                        body
+                    })
+                })
+                .buffer_unordered(concurrency)
+                .map(|r| r.expect("task"))
+                .collect::<Vec<_>>()
+                .await
         })
     };
     drop(open(plan.streams.min(1000)));
@@ -489,6 +529,7 @@ fn bench_memory_in_process(rt: &tokio::runtime::Runtime, server: &Server, plan: 
     let before = rss_kib();
     let bodies = open(plan.streams);
     assert_eq!(server.realtime.hub().connections(), plan.streams);
+    std::thread::sleep(Duration::from_millis(500));
     let after = rss_kib();
     println!(
         "memory in process (router, no sockets): {} streams: RSS {} KiB -> {} KiB: {:.2} KiB per stream",
@@ -499,6 +540,61 @@ fn bench_memory_in_process(rt: &tokio::runtime::Runtime, server: &Server, plan: 
     );
     drop(bodies);
     assert!(server.wait_connections(0));
+}
+
+/// Baseline: the same sockets on a bare axum server whose route sends one frame and then
+/// nothing (no authentication, no hub): what hyper and the connection cost.
+fn bench_memory_bare(rt: &tokio::runtime::Runtime, server: &Server, plan: Plan) {
+    let addr = rt.block_on(async {
+        let router = axum::Router::new().route(
+            "/api/v1/notifications/stream/",
+            axum::routing::get(|| async {
+                let greeting = futures::stream::once(async {
+                    Ok::<_, std::convert::Infallible>(axum::body::Bytes::from_static(
+                        b"data: {\"type\":\"connection_established\"}\n\n",
+                    ))
+                });
+                let body = axum::body::Body::from_stream(futures::StreamExt::chain(
+                    greeting,
+                    futures::stream::pending(),
+                ));
+                let mut response = axum::response::Response::new(body);
+                response.headers_mut().insert(
+                    "content-type",
+                    http::HeaderValue::from_static("text/event-stream"),
+                );
+                response
+            }),
+        );
+        let socket = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = socket.local_addr().expect("addr");
+        tokio::spawn(async move {
+            axum::serve(
+                socket,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .expect("serve")
+        });
+        addr
+    });
+    let warm = Clients::open_at(addr, &server.tokens, plan.streams.min(1000));
+    warm.close();
+    std::thread::sleep(Duration::from_millis(1000));
+    let before = rss_kib();
+    let clients = Clients::open_at(addr, &server.tokens, plan.streams);
+    std::thread::sleep(Duration::from_millis(500));
+    let after = rss_kib();
+    println!(
+        "memory, bare axum stream (no auth, no hub): {} sockets: RSS {} KiB -> {} KiB: {:.1} KiB per connection",
+        plan.streams,
+        before,
+        after,
+        (after.saturating_sub(before) as f64) / plan.streams as f64
+    );
+    clients.close();
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {

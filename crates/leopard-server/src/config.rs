@@ -497,7 +497,6 @@ pub struct PlatformAdminCreateArgs {
 mod tests {
     use super::*;
     use crate::app::CorsOrigins;
-    use clap::Parser as _;
 
     fn serve_args(args: &[&str]) -> ServeArgs {
         let mut argv = vec!["leopard", "serve"];
