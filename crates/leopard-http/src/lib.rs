@@ -1,6 +1,7 @@
 //! Leopard's axum pieces: the [`ApiError`] type (the only place where errors become HTTP
 //! responses), the [`Tenant`] and [`AuthUser`] extractors, [`Pagination`], login
-//! [`Throttle`]s, password hashing ([`password`]) and HS256 tokens ([`jwt`]).
+//! [`Throttle`]s, password hashing ([`password`]), HS256 tokens ([`jwt`]) and the real-time hub behind
+//! Server-Sent Events streams ([`sse`]).
 
 pub mod auth;
 mod error;
@@ -8,6 +9,7 @@ mod extract;
 pub mod jwt;
 pub mod pagination;
 pub mod password;
+pub mod sse;
 pub mod throttle;
 
 pub use auth::{AuthUser, Authenticator, PrincipalSource};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{FromRef, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -16,11 +16,13 @@ use leopard_tenancy::provision::Provisioner;
 use leopard_tenancy::{TenancyLayer, TenantRegistry};
 use serde_json::json;
 use sqlx::postgres::PgPool;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::api;
 use crate::identity::PgPrincipals;
+use crate::realtime::Realtime;
 
 /// Everything the application needs to be built.
 #[derive(Debug, Clone)]
@@ -50,6 +52,22 @@ pub struct AppConfig {
     /// Where uploaded files live, one directory per tenant schema (`<media_dir>/<schema>/…`);
     /// they are served only through the API. `leopard serve` uses `<data-dir>/media`.
     pub media_dir: PathBuf,
+    /// The notification streams of this process (hub, buffer size, heartbeat). Feed it with a
+    /// [`crate::realtime::Listener`] over the same database.
+    pub realtime: Arc<Realtime>,
+    /// Origins allowed to call the API from a browser (CORS).
+    pub cors_origins: CorsOrigins,
+}
+
+/// Origins allowed by CORS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// Any origin (`Access-Control-Allow-Origin: *`): the development default. Tokens travel in
+    /// headers or the query, never in cookies, so no credentials are ever allowed.
+    Any,
+    /// Exactly these origins (`https://app.example.com`); none at all when empty (the
+    /// production default).
+    List(Vec<String>),
 }
 
 impl AppConfig {
@@ -73,6 +91,8 @@ impl AppConfig {
             login_window: Duration::from_secs(15 * 60),
             waker: Waker::default(),
             media_dir: PathBuf::from("./.leopard/media"),
+            realtime: Arc::new(Realtime::default()),
+            cors_origins: CorsOrigins::Any,
         }
     }
 }
@@ -106,6 +126,8 @@ pub struct AppState {
     pub(crate) waker: Waker,
     /// Uploaded files and the key of their signed URLs.
     pub(crate) media: Arc<api::profile_pictures::Media>,
+    /// The notification streams.
+    pub(crate) realtime: Arc<Realtime>,
 }
 
 impl FromRef<AppState> for Arc<Authenticator> {
@@ -113,6 +135,10 @@ impl FromRef<AppState> for Arc<Authenticator> {
         Arc::clone(&state.auth)
     }
 }
+
+/// The notification stream (Server-Sent Events, [`crate::realtime::stream`]): a tenant route
+/// outside [`api::table`] because its body never ends.
+pub const STREAM_PATH: &str = "/api/v1/notifications/stream/";
 
 /// Paths that are served without a tenant.
 pub const PUBLIC_PATHS: &[&str] = &["/health/", "/api/platform/"];
@@ -140,6 +166,7 @@ pub fn router(config: AppConfig) -> Result<Router, ApiError> {
             config.media_dir,
             &config.secret,
         )?),
+        realtime: config.realtime,
     };
     let mut tenancy = TenancyLayer::new(config.registry);
     for path in PUBLIC_PATHS {
@@ -148,6 +175,10 @@ pub fn router(config: AppConfig) -> Result<Router, ApiError> {
     Ok(Router::new()
         .route("/health/", get(health))
         .route("/api/public/tenant-info/", get(tenant_info))
+        .route(
+            STREAM_PATH,
+            get(crate::realtime::stream).fallback(|| async { ApiError::MethodNotAllowed }),
+        )
         .merge(api::routes())
         .fallback(not_found)
         .with_state(state)
@@ -164,7 +195,41 @@ pub fn router(config: AppConfig) -> Result<Router, ApiError> {
                     )
                 })
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
-        ))
+        )
+        .layer(cors_layer(&config.cors_origins)))
+}
+
+/// The CORS layer: preflights allow the methods of the API and the headers real clients send
+/// (`Authorization`, `Content-Type`, `Cache-Control`, `Pragma`, `Expires`, `Last-Event-ID`);
+/// every response — the notification stream included — carries `Access-Control-Allow-Origin`
+/// for an allowed origin. Origins that are not valid header values are ignored.
+pub fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
+    let allow_origin = match origins {
+        CorsOrigins::Any => AllowOrigin::any(),
+        CorsOrigins::List(list) => AllowOrigin::list(
+            list.iter()
+                .filter_map(|o| HeaderValue::from_str(o.trim().trim_end_matches('/')).ok()),
+        ),
+    };
+    CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::CACHE_CONTROL,
+            header::PRAGMA,
+            header::EXPIRES,
+            HeaderName::from_static("last-event-id"),
+        ])
+        .max_age(Duration::from_secs(600))
 }
 
 /// Unknown routes: a JSON 404.

@@ -46,7 +46,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(global: &GlobalArgs, args: &ServeArgs, demo: bool) -> anyhow::Result<()> {
-    let db = Database::open(global, args.pool_size.max(2)).await?;
+    let db = Database::open(global, args.pool_size.max(4)).await?;
     let result = serve_on(global, args, demo, &db).await;
     db.close().await?;
     result
@@ -160,13 +160,31 @@ async fn serve_on(
     config.login_window = Duration::from_secs(args.auth.login_window_secs.max(1));
     config.waker = waker;
     config.media_dir = global.data_dir.join("media");
+    config.cors_origins = args.cors_origins();
+    let realtime = Arc::new(crate::realtime::Realtime::new(
+        args.sse_buffer,
+        Duration::from_secs(args.sse_heartbeat_secs.max(1)),
+    ));
+    config.realtime = Arc::clone(&realtime);
+    // Notifications written by any process reach this process's streams.
+    let notices =
+        crate::realtime::Listener::start(&db.pool, Arc::clone(&registry), Arc::clone(&realtime))
+            .await
+            .context("listening for notifications")?;
     let router = app::router(config)?;
+    let closing = Arc::clone(&realtime);
     let served = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        // Open notification streams end so the graceful shutdown can complete; clients
+        // reconnect (to another instance) and resume with Last-Event-ID.
+        closing.close_all();
+    })
     .await;
+    notices.stop();
     // A tick in progress and in-flight batches finish before the pool closes.
     if let Some(scheduler) = scheduler {
         scheduler.shutdown().await;

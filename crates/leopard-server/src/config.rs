@@ -299,6 +299,23 @@ pub struct ServeArgs {
     /// Attempts before an event is marked failed.
     #[arg(long, env = "LEOPARD_EVENT_MAX_ATTEMPTS", default_value_t = 25)]
     pub event_max_attempts: u32,
+    /// Origins allowed to call the API from a browser (CORS), e.g. `https://crm.example.com`;
+    /// repeatable, or a comma-separated list. `*` allows any origin. Default: any origin in dev
+    /// mode, none in production mode.
+    #[arg(
+        long = "cors-origin",
+        env = "LEOPARD_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
+    /// Seconds between heartbeat frames on notification streams (keep proxy read timeouts
+    /// above this).
+    #[arg(long, env = "LEOPARD_SSE_HEARTBEAT_SECS", default_value_t = 30)]
+    pub sse_heartbeat_secs: u64,
+    /// Frames a notification stream may have waiting before it is closed as too slow (the
+    /// client reconnects and resumes with Last-Event-ID).
+    #[arg(long, env = "LEOPARD_SSE_BUFFER", default_value_t = 256)]
+    pub sse_buffer: usize,
     /// Token and login settings.
     #[command(flatten)]
     pub auth: AuthArgs,
@@ -332,6 +349,24 @@ impl SchedulerArgs {
             interval: Duration::from_secs(self.scheduler_interval_secs.max(1)),
             due_soon_window: chrono::TimeDelta::hours(i64::from(self.task_due_soon_hours)),
             concurrency: self.scheduler_concurrency.max(1),
+        }
+    }
+}
+
+impl ServeArgs {
+    /// The allowed CORS origins: as configured, else any in dev mode and none in production.
+    pub fn cors_origins(&self) -> crate::app::CorsOrigins {
+        let listed: Vec<String> = self
+            .cors_origins
+            .iter()
+            .map(|o| o.trim().to_owned())
+            .filter(|o| !o.is_empty())
+            .collect();
+        let any = listed.iter().any(|o| o == "*");
+        if any || (listed.is_empty() && self.auth.mode == Mode::Dev) {
+            crate::app::CorsOrigins::Any
+        } else {
+            crate::app::CorsOrigins::List(listed)
         }
     }
 }
@@ -514,4 +549,57 @@ pub struct PlatformAdminCreateArgs {
     /// Password (checked against the password policy).
     #[arg(long, env = "LEOPARD_PLATFORM_ADMIN_PASSWORD", hide_env_values = true)]
     pub password: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::CorsOrigins;
+
+    fn serve_args(args: &[&str]) -> ServeArgs {
+        let mut argv = vec!["leopard", "serve"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).expect("parses").command {
+            Command::Serve(args) => args,
+            other => panic!("not serve: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn cors_allows_any_origin_in_dev_mode_and_none_in_production_unless_configured() {
+        assert_eq!(serve_args(&[]).cors_origins(), CorsOrigins::Any);
+        assert_eq!(
+            serve_args(&["--mode", "production"]).cors_origins(),
+            CorsOrigins::List(vec![])
+        );
+        assert_eq!(
+            serve_args(&[
+                "--mode",
+                "production",
+                "--cors-origin",
+                "https://a.example",
+                "--cors-origin",
+                "https://b.example,https://c.example",
+            ])
+            .cors_origins(),
+            CorsOrigins::List(vec![
+                "https://a.example".into(),
+                "https://b.example".into(),
+                "https://c.example".into(),
+            ])
+        );
+        assert_eq!(
+            serve_args(&["--mode", "production", "--cors-origin", "*"]).cors_origins(),
+            CorsOrigins::Any
+        );
+    }
+
+    #[test]
+    fn stream_settings_default_to_a_30_second_heartbeat_and_256_frames() {
+        let args = serve_args(&[]);
+        assert_eq!(args.sse_heartbeat_secs, 30);
+        assert_eq!(args.sse_buffer, 256);
+        let args = serve_args(&["--sse-heartbeat-secs", "5", "--sse-buffer", "16"]);
+        assert_eq!((args.sse_heartbeat_secs, args.sse_buffer), (5, 16));
+    }
 }

@@ -10,5 +10,6 @@ pub mod handlers;
 pub mod identity;
 pub mod migrations;
 pub mod notify;
+pub mod realtime;
 pub mod scheduler;
 pub mod seed;

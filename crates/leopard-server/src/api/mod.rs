@@ -25,6 +25,7 @@ pub mod groups;
 pub(crate) mod input;
 pub mod language_exams;
 pub mod notes;
+pub mod notifications;
 pub mod passports;
 pub mod permissions;
 pub mod platform;
@@ -109,6 +110,7 @@ pub fn table() -> Vec<ApiRoute> {
         reminders::routes(),
         calendar::routes(),
         tasks::routes(),
+        notifications::routes(),
         profile_pictures::routes(),
         language_exams::routes(),
         proficiencies::routes(),
