@@ -202,6 +202,38 @@ pub(crate) async fn user_name(conn: &mut PgConnection, id: i64) -> Result<String
     Ok(name.unwrap_or_else(|| "Unknown User".to_owned()))
 }
 
+/// Writes one timeline entry of client `client` for `event`: performed by the event's actor
+/// (when that user still exists), dated when the event happened, keyed by the event's id (a
+/// repeated delivery writes nothing). Returns the new entry's id; `None` when the entry already
+/// exists or the client does not.
+pub(crate) async fn insert_activity(
+    conn: &mut PgConnection,
+    client: i64,
+    activity_type: &str,
+    description: &str,
+    metadata: Value,
+    event: &Event,
+) -> Result<Option<i64>, HandlerError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO client_activities (client_id, activity_type, performed_by_id, description,
+                                        metadata, event_id, created_at)
+         SELECT c.id, $2, (SELECT u.id FROM users u WHERE u.id = $3), $4, $5, $6, $7
+           FROM clients c
+          WHERE c.id = $1
+         ON CONFLICT (event_id) DO NOTHING
+         RETURNING id",
+    )
+    .bind(client)
+    .bind(activity_type)
+    .bind(event.actor_id)
+    .bind(description)
+    .bind(metadata)
+    .bind(event.id)
+    .bind(event.occurred_at)
+    .fetch_optional(conn)
+    .await?)
+}
+
 /// Writes the timeline entry of a client event: `CLIENT_CREATED` ("Client created"),
 /// `STAGE_CHANGED` ("Stage changed from Lead to Client"), `ASSIGNED` ("Assigned to Jane Doe" or
 /// "Unassigned") or `CLIENT_DELETED` ("Client deleted"), performed by the event's actor, dated
@@ -258,25 +290,7 @@ pub async fn record_client_timeline(
         CLIENT_DELETE => ("CLIENT_DELETED", "Client deleted".to_owned()),
         _ => return Ok(None),
     };
-    let written = sqlx::query_scalar(
-        "INSERT INTO client_activities (client_id, activity_type, performed_by_id, description,
-                                        metadata, event_id, created_at)
-         SELECT c.id, $2, (SELECT u.id FROM users u WHERE u.id = $3), $4, $5, $6, $7
-           FROM clients c
-          WHERE c.id = $1
-         ON CONFLICT (event_id) DO NOTHING
-         RETURNING id",
-    )
-    .bind(id)
-    .bind(activity_type)
-    .bind(event.actor_id)
-    .bind(description)
-    .bind(metadata)
-    .bind(event.id)
-    .bind(event.occurred_at)
-    .fetch_optional(conn)
-    .await?;
-    Ok(written)
+    insert_activity(conn, id, activity_type, &description, metadata, event).await
 }
 
 /// The `meta_info` of a client event's notification.

@@ -13,7 +13,7 @@ use leopard_events::{async_trait, Event, EventHandler, HandlerContext, HandlerEr
 use serde_json::{json, Value};
 use sqlx::PgConnection;
 
-use super::{handler_tx, latest, user_id};
+use super::{handler_tx, insert_activity, latest, user_id};
 
 /// `Note.CREATE`.
 pub const NOTE_CREATE: &str = "Note.CREATE";
@@ -51,25 +51,7 @@ pub async fn record_note_timeline(
     if event.event_type != NOTE_DELETE {
         metadata["content"] = latest(event, "content").cloned().unwrap_or(Value::Null);
     }
-    let written = sqlx::query_scalar(
-        "INSERT INTO client_activities (client_id, activity_type, performed_by_id, description,
-                                        metadata, event_id, created_at)
-         SELECT c.id, $2, (SELECT u.id FROM users u WHERE u.id = $3), $4, $5, $6, $7
-           FROM clients c
-          WHERE c.id = $1
-         ON CONFLICT (event_id) DO NOTHING
-         RETURNING id",
-    )
-    .bind(client)
-    .bind(activity_type)
-    .bind(event.actor_id)
-    .bind(description)
-    .bind(metadata)
-    .bind(event.id)
-    .bind(event.occurred_at)
-    .fetch_optional(conn)
-    .await?;
-    Ok(written)
+    insert_activity(conn, client, activity_type, description, metadata, event).await
 }
 
 /// The note timeline (`timeline.note`): see [`record_note_timeline`].

@@ -15,7 +15,7 @@ use leopard_events::{async_trait, Event, EventHandler, HandlerContext, HandlerEr
 use serde_json::{json, Value};
 use sqlx::PgConnection;
 
-use super::{handler_tx, latest, user_id};
+use super::{handler_tx, insert_activity, latest, user_id};
 
 /// `Passport.CREATE`.
 pub const PASSPORT_CREATE: &str = "Passport.CREATE";
@@ -98,25 +98,7 @@ pub async fn record_profile_timeline(
         }
         _ => return Ok(None),
     };
-    let written = sqlx::query_scalar(
-        "INSERT INTO client_activities (client_id, activity_type, performed_by_id, description,
-                                        metadata, event_id, created_at)
-         SELECT c.id, $2, (SELECT u.id FROM users u WHERE u.id = $3), $4, $5, $6, $7
-           FROM clients c
-          WHERE c.id = $1
-         ON CONFLICT (event_id) DO NOTHING
-         RETURNING id",
-    )
-    .bind(client)
-    .bind(activity_type)
-    .bind(event.actor_id)
-    .bind(description)
-    .bind(metadata)
-    .bind(event.id)
-    .bind(event.occurred_at)
-    .fetch_optional(conn)
-    .await?;
-    Ok(written)
+    insert_activity(conn, client, activity_type, &description, metadata, event).await
 }
 
 /// The profile timeline (`timeline.profile`): see [`record_profile_timeline`].

@@ -20,7 +20,7 @@ use leopard_events::{async_trait, Event, EventHandler, HandlerContext, HandlerEr
 use serde_json::{json, Value};
 use sqlx::PgConnection;
 
-use super::{after, before, handler_tx, latest, user_id};
+use super::{after, before, handler_tx, insert_activity, latest, user_id};
 use crate::notify::{notify, NewNotification, NotificationType};
 
 /// `Task.CREATE`.
@@ -79,25 +79,15 @@ pub async fn record_task_timeline(
         "task_id": id,
         "task_title": title,
     });
-    let written = sqlx::query_scalar(
-        "INSERT INTO client_activities (client_id, activity_type, performed_by_id, description,
-                                        metadata, event_id, created_at)
-         SELECT c.id, $2, (SELECT u.id FROM users u WHERE u.id = $3), $4, $5, $6, $7
-           FROM clients c
-          WHERE c.id = $1
-         ON CONFLICT (event_id) DO NOTHING
-         RETURNING id",
+    insert_activity(
+        conn,
+        client,
+        activity_type,
+        &format!("Task \"{title}\" {verb}"),
+        metadata,
+        event,
     )
-    .bind(client)
-    .bind(activity_type)
-    .bind(event.actor_id)
-    .bind(format!("Task \"{title}\" {verb}"))
-    .bind(metadata)
-    .bind(event.id)
-    .bind(event.occurred_at)
-    .fetch_optional(conn)
-    .await?;
-    Ok(written)
+    .await
 }
 
 /// Notifies a task's assignee with `TASK_ASSIGNED`:
