@@ -225,6 +225,264 @@ pub(crate) fn day(value: Option<&str>) -> Option<NaiveDate> {
     value.and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
 }
 
+/// A client-owned profile section served by the generic handlers of [`section_routes`]
+/// (qualifications, employments, language proficiencies): what differs between them is only
+/// the row type, the body rules and the SQL.
+pub(crate) trait Section: Send + Sync + 'static {
+    /// The event entity name (`Qualification`, …).
+    const ENTITY: &'static str;
+    /// The permission kind.
+    const KIND: ResourceKind;
+    /// The table (key column `id`, client column `client_id`).
+    const TABLE: &'static str;
+    /// A row as the API answers it.
+    type Output: serde::Serialize
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + Send
+        + Sync
+        + Unpin
+        + 'static;
+    /// A validated full record.
+    type Input: Send + Sync + 'static;
+
+    /// Reads a full body (`base = None`: POST, PUT) or a PATCH merged over `base`.
+    fn read(
+        body: &Map<String, Value>,
+        base: Option<&Self::Output>,
+    ) -> Result<Self::Input, ApiError>;
+
+    /// The client `input` belongs to.
+    fn client_of(input: &Self::Input) -> i64;
+
+    /// Checks what the body refers to beyond its client (e.g. the exam of a result).
+    fn check(
+        _conn: &mut PgConnection,
+        _input: &Self::Input,
+    ) -> impl std::future::Future<Output = Result<(), ApiError>> + Send {
+        async { Ok(()) }
+    }
+
+    /// One page of the rows `principal` may see matching `params`, and the total count.
+    fn list(
+        conn: &mut PgConnection,
+        principal: &Principal,
+        params: &HashMap<String, String>,
+        pagination: &leopard_http::Pagination,
+    ) -> impl std::future::Future<Output = Result<(Vec<Self::Output>, i64), ApiError>> + Send;
+
+    /// One row by id (callers check scope first).
+    fn fetch(
+        conn: &mut PgConnection,
+        id: i64,
+    ) -> impl std::future::Future<Output = Result<Option<Self::Output>, ApiError>> + Send;
+
+    /// Inserts `input` recorded by `user`; returns the new id.
+    fn insert(
+        conn: &mut PgConnection,
+        input: &Self::Input,
+        user: i64,
+    ) -> impl std::future::Future<Output = Result<i64, ApiError>> + Send;
+
+    /// Replaces row `id` with `input`, recording `user` as the last updater.
+    fn update(
+        conn: &mut PgConnection,
+        id: i64,
+        input: &Self::Input,
+        user: i64,
+    ) -> impl std::future::Future<Output = Result<(), ApiError>> + Send;
+}
+
+/// The routes of section `S`: `list_path` (GET list, POST) and `detail_path` (GET, PUT with a
+/// full body, PATCH merge-patch, DELETE).
+pub(crate) fn section_routes<S: Section>(
+    list_path: &'static str,
+    detail_path: &'static str,
+) -> Vec<super::ApiRoute> {
+    use axum::routing::{delete, get, patch, post, put};
+    use http::Method;
+    vec![
+        super::route(
+            list_path,
+            super::Access::Tenant,
+            [
+                (Method::GET, get(section_list::<S>)),
+                (Method::POST, post(section_create::<S>)),
+            ],
+        ),
+        super::route(
+            detail_path,
+            super::Access::Tenant,
+            [
+                (Method::GET, get(section_retrieve::<S>)),
+                (Method::PUT, put(section_replace::<S>)),
+                (Method::PATCH, patch(section_modify::<S>)),
+                (Method::DELETE, delete(section_destroy::<S>)),
+            ],
+        ),
+    ]
+}
+
+/// `GET <list>`: one page of the rows in scope.
+async fn section_list<S: Section>(
+    auth: leopard_http::AuthUser,
+    pagination: leopard_http::Pagination,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Result<axum::Json<leopard_http::Page<S::Output>>, ApiError> {
+    super::require(&auth.principal, Action::View, S::KIND)?;
+    let params = super::input::list_params(query.as_deref());
+    let mut tx = auth.tenant.begin().await?;
+    let (rows, count) = S::list(&mut tx, &auth.principal, &params, &pagination).await?;
+    tx.commit().await?;
+    Ok(axum::Json(pagination.page(rows, count)?))
+}
+
+/// `POST <list>`: a full body; 201 with the new row.
+async fn section_create<S: Section>(
+    axum::extract::State(state): axum::extract::State<crate::app::AppState>,
+    auth: leopard_http::AuthUser,
+    leopard_http::JsonBody(body): leopard_http::JsonBody<Value>,
+) -> Result<(http::StatusCode, axum::Json<S::Output>), ApiError> {
+    super::require(&auth.principal, Action::Add, S::KIND)?;
+    let input = S::read(&super::input::object(body)?, None)?;
+    let mut tx = auth.tenant.begin().await?;
+    body_client(
+        &mut tx,
+        &auth.principal,
+        Action::Add,
+        S::KIND,
+        S::client_of(&input),
+    )
+    .await?;
+    S::check(&mut tx, &input).await?;
+    let id = S::insert(&mut tx, &input, auth.user_id.get()).await?;
+    let out = S::fetch(&mut tx, id).await?.ok_or_else(not_found)?;
+    let event = events::created(S::ENTITY, id, events::state(&out)?, auth.user_id.get());
+    events::record(&mut tx, vec![event]).await?;
+    events::commit(tx, &state.waker).await?;
+    Ok((http::StatusCode::CREATED, axum::Json(out)))
+}
+
+/// `GET <detail>`.
+async fn section_retrieve<S: Section>(
+    auth: leopard_http::AuthUser,
+    axum::extract::Path(raw): axum::extract::Path<String>,
+) -> Result<axum::Json<S::Output>, ApiError> {
+    super::require(&auth.principal, Action::View, S::KIND)?;
+    let id = super::input::path_id(&raw).ok_or_else(not_found)?;
+    let mut tx = auth.tenant.begin().await?;
+    scoped_record(
+        &mut tx,
+        &auth.principal,
+        (Action::View, S::KIND),
+        (S::TABLE, "id"),
+        id,
+        false,
+    )
+    .await?;
+    let out = S::fetch(&mut tx, id).await?.ok_or_else(not_found)?;
+    tx.commit().await?;
+    Ok(axum::Json(out))
+}
+
+/// `PUT <detail>`: a full body.
+async fn section_replace<S: Section>(
+    state: axum::extract::State<crate::app::AppState>,
+    auth: leopard_http::AuthUser,
+    path: axum::extract::Path<String>,
+    body: leopard_http::JsonBody<Value>,
+) -> Result<axum::Json<S::Output>, ApiError> {
+    section_update::<S>(state, auth, path, body, true).await
+}
+
+/// `PATCH <detail>`: merge-patch.
+async fn section_modify<S: Section>(
+    state: axum::extract::State<crate::app::AppState>,
+    auth: leopard_http::AuthUser,
+    path: axum::extract::Path<String>,
+    body: leopard_http::JsonBody<Value>,
+) -> Result<axum::Json<S::Output>, ApiError> {
+    section_update::<S>(state, auth, path, body, false).await
+}
+
+/// PUT (`full`) or PATCH; moving a row to another client needs that client in scope too.
+async fn section_update<S: Section>(
+    axum::extract::State(state): axum::extract::State<crate::app::AppState>,
+    auth: leopard_http::AuthUser,
+    axum::extract::Path(raw): axum::extract::Path<String>,
+    leopard_http::JsonBody(body): leopard_http::JsonBody<Value>,
+    full: bool,
+) -> Result<axum::Json<S::Output>, ApiError> {
+    let principal = &auth.principal;
+    super::require(principal, Action::Change, S::KIND)?;
+    let id = super::input::path_id(&raw).ok_or_else(not_found)?;
+    let body = super::input::object(body)?;
+    let mut tx = auth.tenant.begin().await?;
+    let client = scoped_record(
+        &mut tx,
+        principal,
+        (Action::Change, S::KIND),
+        (S::TABLE, "id"),
+        id,
+        true,
+    )
+    .await?;
+    let before = S::fetch(&mut tx, id).await?.ok_or_else(not_found)?;
+    let input = S::read(&body, (!full).then_some(&before))?;
+    if S::client_of(&input) != client {
+        body_client(
+            &mut tx,
+            principal,
+            Action::Change,
+            S::KIND,
+            S::client_of(&input),
+        )
+        .await?;
+    }
+    S::check(&mut tx, &input).await?;
+    S::update(&mut tx, id, &input, auth.user_id.get()).await?;
+    let out = S::fetch(&mut tx, id).await?.ok_or_else(not_found)?;
+    let events = update_event(
+        S::ENTITY,
+        id,
+        events::state(&before)?,
+        events::state(&out)?,
+        auth.user_id.get(),
+    );
+    events::record(&mut tx, events).await?;
+    events::commit(tx, &state.waker).await?;
+    Ok(axum::Json(out))
+}
+
+/// `DELETE <detail>`: hard delete, 204.
+async fn section_destroy<S: Section>(
+    axum::extract::State(state): axum::extract::State<crate::app::AppState>,
+    auth: leopard_http::AuthUser,
+    axum::extract::Path(raw): axum::extract::Path<String>,
+) -> Result<http::StatusCode, ApiError> {
+    super::require(&auth.principal, Action::Delete, S::KIND)?;
+    let id = super::input::path_id(&raw).ok_or_else(not_found)?;
+    let mut tx = auth.tenant.begin().await?;
+    scoped_record(
+        &mut tx,
+        &auth.principal,
+        (Action::Delete, S::KIND),
+        (S::TABLE, "id"),
+        id,
+        true,
+    )
+    .await?;
+    let before = S::fetch(&mut tx, id).await?.ok_or_else(not_found)?;
+    // The table name is a constant of the section, never input.
+    sqlx::query(&format!("DELETE FROM {} WHERE id = $1", S::TABLE))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let event = events::deleted(S::ENTITY, id, events::state(&before)?, auth.user_id.get());
+    events::record(&mut tx, vec![event]).await?;
+    events::commit(tx, &state.waker).await?;
+    Ok(http::StatusCode::NO_CONTENT)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,28 +12,18 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
-use axum::routing::{delete, get, patch, post, put};
-use axum::Json;
 use chrono::NaiveDate;
-use http::Method;
-use leopard_http::{ApiError, AuthUser, JsonBody, Page, Pagination};
-use leopard_rbac::{Action, Principal, ResourceKind};
+use leopard_http::{ApiError, Pagination};
+use leopard_rbac::{Principal, ResourceKind};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sqlx::PgConnection;
 
-use super::events;
-use super::input::{
-    country, date, list_params, nullable_id, object, path_id, rfc3339, text, FieldErrors,
-};
+use super::input::{country, date, nullable_id, rfc3339, text, FieldErrors};
 use super::profile::{
-    blank_or, body_client, day, joined, may, must, must_text, not_found, scoped_record,
-    section_filters, update_event,
+    blank_or, day, joined, may, must, must_text, section_filters, section_routes, Section,
 };
-use super::{require, route, Access, ApiRoute, Filters};
-use crate::app::AppState;
+use super::{ApiRoute, Filters};
 
 /// The event entity name.
 const ENTITY: &str = "Qualification";
@@ -46,23 +36,7 @@ const TABLE: (&str, &str) = ("qualifications", "id");
 
 /// The qualification routes.
 pub fn routes() -> Vec<ApiRoute> {
-    vec![
-        route(
-            "/api/v1/qualifications/",
-            Access::Tenant,
-            [(Method::GET, get(list)), (Method::POST, post(create))],
-        ),
-        route(
-            "/api/v1/qualifications/{id}/",
-            Access::Tenant,
-            [
-                (Method::GET, get(retrieve)),
-                (Method::PUT, put(replace)),
-                (Method::PATCH, patch(modify)),
-                (Method::DELETE, delete(destroy)),
-            ],
-        ),
-    ]
+    section_routes::<Qualification>("/api/v1/qualifications/", "/api/v1/qualifications/{id}/")
 }
 
 /// A qualification as the API answers it (the original's QualificationOutput).
@@ -106,7 +80,7 @@ const QUALIFICATION_SELECT: &str = concat!(
 
 /// A validated qualification: every field known (a PATCH merged over the current row).
 #[derive(Debug, Clone, PartialEq)]
-struct QualificationInput {
+pub(crate) struct QualificationInput {
     client_id: i64,
     course: String,
     institute: String,
@@ -176,153 +150,56 @@ fn qualification_input(
     }
 }
 
-// ----- handlers ----------------------------------------------------------------------------
+/// The section, served by [`section_routes`].
+pub(crate) struct Qualification;
 
-/// `GET /api/v1/qualifications/`.
-async fn list(
-    auth: AuthUser,
-    pagination: Pagination,
-    RawQuery(query): RawQuery,
-) -> Result<Json<Page<QualificationOutput>>, ApiError> {
-    require(&auth.principal, Action::View, KIND)?;
-    let params = list_params(query.as_deref());
-    let mut tx = auth.tenant.begin().await?;
-    let (rows, count) = list_qualifications(&mut tx, &auth.principal, &params, &pagination).await?;
-    tx.commit().await?;
-    Ok(Json(pagination.page(rows, count)?))
-}
+impl Section for Qualification {
+    const ENTITY: &'static str = ENTITY;
+    const KIND: ResourceKind = KIND;
+    const TABLE: &'static str = TABLE.0;
+    type Output = QualificationOutput;
+    type Input = QualificationInput;
 
-/// `POST /api/v1/qualifications/`.
-async fn create(
-    State(state): State<AppState>,
-    auth: AuthUser,
-    JsonBody(body): JsonBody<Value>,
-) -> Result<(StatusCode, Json<QualificationOutput>), ApiError> {
-    require(&auth.principal, Action::Add, KIND)?;
-    let input = qualification_input(&object(body)?, None)?;
-    let mut tx = auth.tenant.begin().await?;
-    body_client(&mut tx, &auth.principal, Action::Add, KIND, input.client_id).await?;
-    let id = insert_qualification(&mut tx, &input, auth.user_id.get()).await?;
-    let out = fetch_qualification(&mut tx, id)
-        .await?
-        .ok_or_else(not_found)?;
-    let event = events::created(ENTITY, id, events::state(&out)?, auth.user_id.get());
-    events::record(&mut tx, vec![event]).await?;
-    events::commit(tx, &state.waker).await?;
-    Ok((StatusCode::CREATED, Json(out)))
-}
-
-/// `GET /api/v1/qualifications/{id}/`.
-async fn retrieve(
-    auth: AuthUser,
-    Path(raw): Path<String>,
-) -> Result<Json<QualificationOutput>, ApiError> {
-    require(&auth.principal, Action::View, KIND)?;
-    let id = path_id(&raw).ok_or_else(not_found)?;
-    let mut tx = auth.tenant.begin().await?;
-    scoped_record(
-        &mut tx,
-        &auth.principal,
-        (Action::View, KIND),
-        TABLE,
-        id,
-        false,
-    )
-    .await?;
-    let out = fetch_qualification(&mut tx, id)
-        .await?
-        .ok_or_else(not_found)?;
-    tx.commit().await?;
-    Ok(Json(out))
-}
-
-/// `PUT /api/v1/qualifications/{id}/`: a full body.
-async fn replace(
-    state: State<AppState>,
-    auth: AuthUser,
-    path: Path<String>,
-    body: JsonBody<Value>,
-) -> Result<Json<QualificationOutput>, ApiError> {
-    update(state, auth, path, body, true).await
-}
-
-/// `PATCH /api/v1/qualifications/{id}/`: merge-patch.
-async fn modify(
-    state: State<AppState>,
-    auth: AuthUser,
-    path: Path<String>,
-    body: JsonBody<Value>,
-) -> Result<Json<QualificationOutput>, ApiError> {
-    update(state, auth, path, body, false).await
-}
-
-/// PUT (`full`) or PATCH; moving a qualification to another client needs that client in scope
-/// too.
-async fn update(
-    State(state): State<AppState>,
-    auth: AuthUser,
-    Path(raw): Path<String>,
-    JsonBody(body): JsonBody<Value>,
-    full: bool,
-) -> Result<Json<QualificationOutput>, ApiError> {
-    let principal = &auth.principal;
-    require(principal, Action::Change, KIND)?;
-    let id = path_id(&raw).ok_or_else(not_found)?;
-    let body = object(body)?;
-    let mut tx = auth.tenant.begin().await?;
-    let client = scoped_record(&mut tx, principal, (Action::Change, KIND), TABLE, id, true).await?;
-    let before = fetch_qualification(&mut tx, id)
-        .await?
-        .ok_or_else(not_found)?;
-    let input = qualification_input(&body, (!full).then_some(&before))?;
-    if input.client_id != client {
-        body_client(&mut tx, principal, Action::Change, KIND, input.client_id).await?;
+    fn read(
+        body: &Map<String, Value>,
+        base: Option<&Self::Output>,
+    ) -> Result<Self::Input, ApiError> {
+        qualification_input(body, base)
     }
-    update_qualification(&mut tx, id, &input, auth.user_id.get()).await?;
-    let out = fetch_qualification(&mut tx, id)
-        .await?
-        .ok_or_else(not_found)?;
-    let events = update_event(
-        ENTITY,
-        id,
-        events::state(&before)?,
-        events::state(&out)?,
-        auth.user_id.get(),
-    );
-    events::record(&mut tx, events).await?;
-    events::commit(tx, &state.waker).await?;
-    Ok(Json(out))
-}
 
-/// `DELETE /api/v1/qualifications/{id}/`.
-async fn destroy(
-    State(state): State<AppState>,
-    auth: AuthUser,
-    Path(raw): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    require(&auth.principal, Action::Delete, KIND)?;
-    let id = path_id(&raw).ok_or_else(not_found)?;
-    let mut tx = auth.tenant.begin().await?;
-    scoped_record(
-        &mut tx,
-        &auth.principal,
-        (Action::Delete, KIND),
-        TABLE,
-        id,
-        true,
-    )
-    .await?;
-    let before = fetch_qualification(&mut tx, id)
-        .await?
-        .ok_or_else(not_found)?;
-    sqlx::query("DELETE FROM qualifications WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    let event = events::deleted(ENTITY, id, events::state(&before)?, auth.user_id.get());
-    events::record(&mut tx, vec![event]).await?;
-    events::commit(tx, &state.waker).await?;
-    Ok(StatusCode::NO_CONTENT)
+    fn client_of(input: &Self::Input) -> i64 {
+        input.client_id
+    }
+
+    async fn list(
+        conn: &mut PgConnection,
+        principal: &Principal,
+        params: &HashMap<String, String>,
+        pagination: &Pagination,
+    ) -> Result<(Vec<Self::Output>, i64), ApiError> {
+        list_qualifications(conn, principal, params, pagination).await
+    }
+
+    async fn fetch(conn: &mut PgConnection, id: i64) -> Result<Option<Self::Output>, ApiError> {
+        fetch_qualification(conn, id).await
+    }
+
+    async fn insert(
+        conn: &mut PgConnection,
+        input: &Self::Input,
+        user: i64,
+    ) -> Result<i64, ApiError> {
+        insert_qualification(conn, input, user).await
+    }
+
+    async fn update(
+        conn: &mut PgConnection,
+        id: i64,
+        input: &Self::Input,
+        user: i64,
+    ) -> Result<(), ApiError> {
+        update_qualification(conn, id, input, user).await
+    }
 }
 
 // ----- data --------------------------------------------------------------------------------
