@@ -66,7 +66,13 @@ impl World {
     async fn create(&self, token: &str, body: Value) -> (StatusCode, Value) {
         let (status, _, body) = self
             .app
-            .call(Method::POST, SLUG, "/api/v1/agents/", Some(token), Some(body))
+            .call(
+                Method::POST,
+                SLUG,
+                "/api/v1/agents/",
+                Some(token),
+                Some(body),
+            )
             .await;
         (status, body)
     }
@@ -107,7 +113,10 @@ async fn an_agent_is_created_with_the_original_fields_and_read_back_identically(
 async fn an_agent_without_email_or_country_answers_null_for_both() {
     let w = world().await;
     let (status, created) = w
-        .create(&w.root, json!({"agent_name": "Solo", "agent_type": "SUB_AGENT"}))
+        .create(
+            &w.root,
+            json!({"agent_name": "Solo", "agent_type": "SUB_AGENT"}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     assert_eq!(created["email"], Value::Null);
@@ -119,10 +128,16 @@ async fn an_agent_without_email_or_country_answers_null_for_both() {
 async fn names_are_unique_among_live_agents_ignoring_case_and_free_again_after_a_delete() {
     let w = world().await;
     let (_, first) = w
-        .create(&w.root, json!({"agent_name": "Acme Agents", "agent_type": "SUB_AGENT"}))
+        .create(
+            &w.root,
+            json!({"agent_name": "Acme Agents", "agent_type": "SUB_AGENT"}),
+        )
         .await;
     let (status, body) = w
-        .create(&w.root, json!({"agent_name": "ACME agents", "agent_type": "SUB_AGENT"}))
+        .create(
+            &w.root,
+            json!({"agent_name": "ACME agents", "agent_type": "SUB_AGENT"}),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body["agent_name"].is_array(), "{body}");
@@ -137,7 +152,10 @@ async fn names_are_unique_among_live_agents_ignoring_case_and_free_again_after_a
     let (status, _, _) = w.app.get(SLUG, &path, &w.root).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, second) = w
-        .create(&w.root, json!({"agent_name": "acme agents", "agent_type": "SUB_AGENT"}))
+        .create(
+            &w.root,
+            json!({"agent_name": "acme agents", "agent_type": "SUB_AGENT"}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{second}");
 
@@ -159,7 +177,10 @@ async fn names_are_unique_among_live_agents_ignoring_case_and_free_again_after_a
 async fn a_soft_deleted_agent_is_hidden_restored_and_listed_with_include_deleted() {
     let w = world().await;
     let (_, agent) = w
-        .create(&w.root, json!({"agent_name": "Phoenix", "agent_type": "SUB_AGENT"}))
+        .create(
+            &w.root,
+            json!({"agent_name": "Phoenix", "agent_type": "SUB_AGENT"}),
+        )
         .await;
     let path = format!("/api/v1/agents/{}/", agent["id"]);
     w.app
@@ -183,7 +204,11 @@ async fn a_soft_deleted_agent_is_hidden_restored_and_listed_with_include_deleted
         .app
         .call(Method::POST, SLUG, &restore, Some(&w.root), None)
         .await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "a live agent is not restorable");
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a live agent is not restorable"
+    );
     assert_eq!(body["detail"], "Agent not found or not soft-deleted");
     assert_eq!(
         w.count("SELECT count(*) FROM public.leopard_events WHERE entity_type = 'Agent'")
@@ -245,7 +270,10 @@ async fn patch_is_a_merge_patch_and_null_clears_the_email() {
 async fn a_consultant_without_agent_permissions_gets_403_on_every_agent_route() {
     let w = world().await;
     let (_, agent) = w
-        .create(&w.root, json!({"agent_name": "Hidden", "agent_type": "SUB_AGENT"}))
+        .create(
+            &w.root,
+            json!({"agent_name": "Hidden", "agent_type": "SUB_AGENT"}),
+        )
         .await;
     let token = w.app.token(SLUG, "cons_a").await;
     let path = format!("/api/v1/agents/{}/", agent["id"]);
@@ -254,7 +282,10 @@ async fn a_consultant_without_agent_permissions_gets_403_on_every_agent_route() 
     let (status, _, _) = w.app.get(SLUG, &path, &token).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = w
-        .create(&token, json!({"agent_name": "Mine", "agent_type": "SUB_AGENT"}))
+        .create(
+            &token,
+            json!({"agent_name": "Mine", "agent_type": "SUB_AGENT"}),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _, _) = w
@@ -273,7 +304,10 @@ async fn a_consultant_without_agent_permissions_gets_403_on_every_agent_route() 
 async fn a_client_shows_its_agent_and_category_names_and_unknown_links_are_400() {
     let w = world().await;
     let (_, agent) = w
-        .create(&w.root, json!({"agent_name": "Referrer", "agent_type": "SUB_AGENT"}))
+        .create(
+            &w.root,
+            json!({"agent_name": "Referrer", "agent_type": "SUB_AGENT"}),
+        )
         .await;
     let (status, _, client) = w
         .app
@@ -282,8 +316,10 @@ async fn a_client_shows_its_agent_and_category_names_and_unknown_links_are_400()
             SLUG,
             "/api/v1/clients/",
             Some(&w.root),
-            Some(json!({"first_name": "Ana", "gender": "FEMALE", "country": "AU",
-                        "branch_id": w.org.a, "agent_id": agent["id"], "visa_category_id": 1})),
+            Some(
+                json!({"first_name": "Ana", "gender": "FEMALE", "country": "AU",
+                        "branch_id": w.org.a, "agent_id": agent["id"], "visa_category_id": 1}),
+            ),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{client}");
@@ -300,7 +336,13 @@ async fn a_client_shows_its_agent_and_category_names_and_unknown_links_are_400()
     ] {
         let (status, _, reply) = w
             .app
-            .call(Method::POST, SLUG, "/api/v1/clients/", Some(&w.root), Some(body))
+            .call(
+                Method::POST,
+                SLUG,
+                "/api/v1/clients/",
+                Some(&w.root),
+                Some(body),
+            )
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
     }

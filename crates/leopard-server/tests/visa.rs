@@ -100,8 +100,10 @@ async fn build(app: TestApp) -> World {
             SLUG,
             "/api/v1/visa-types/",
             Some(&root),
-            Some(json!({"visa_category_id": 1, "name": "Employer Sponsored", "code": "482",
-                        "checklist": ["Passport", "Skills assessment"]})),
+            Some(
+                json!({"visa_category_id": 1, "name": "Employer Sponsored", "code": "482",
+                        "checklist": ["Passport", "Skills assessment"]}),
+            ),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{vt}");
@@ -113,8 +115,10 @@ async fn build(app: TestApp) -> World {
                 SLUG,
                 "/api/v1/clients/",
                 Some(&root),
-                Some(json!({"first_name": name, "last_name": "Client", "gender": "FEMALE",
-                            "country": "AU", "branch_id": branch})),
+                Some(
+                    json!({"first_name": name, "last_name": "Client", "gender": "FEMALE",
+                            "country": "AU", "branch_id": branch}),
+                ),
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{c}");
@@ -207,7 +211,10 @@ async fn visa_types_have_the_original_fields_and_patch_replaces_the_checklist() 
     let (status, _, one) = w.app.get(SLUG, &path, &w.root).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(keys(&one), set(TYPE_FIELDS));
-    assert_eq!(keys(&one["visa_category"]), set(&["id", "name", "code", "description"]));
+    assert_eq!(
+        keys(&one["visa_category"]),
+        set(&["id", "name", "code", "description"])
+    );
     assert_eq!(one["visa_category_name"], "Work Visa");
     assert_eq!(one["code"], "482");
     let (_, _, page) = w.app.get(SLUG, "/api/v1/visa-types/", &w.root).await;
@@ -312,10 +319,7 @@ async fn an_application_copies_the_type_checklist_and_answers_money_as_decimal_s
     let (status, _, one) = w.app.get(SLUG, &path, &token).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(one, created);
-    let (_, _, page) = w
-        .app
-        .get(SLUG, "/api/v1/visa-applications/", &token)
-        .await;
+    let (_, _, page) = w.app.get(SLUG, "/api/v1/visa-applications/", &token).await;
     assert_eq!(page["count"], 1);
     assert_eq!(page["results"][0], created, "list and retrieve agree");
 
@@ -405,12 +409,11 @@ async fn a_consultant_of_branch_a_gets_404_for_an_application_of_branch_c() {
     let (status, _, body) = w.app.get(SLUG, &path, &token).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert_eq!(body["detail"], "Application not found");
-    let (status, _) = w.patch(&token, &in_c["id"], json!({"status": "GRANTED"})).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    let (_, _, page) = w
-        .app
-        .get(SLUG, "/api/v1/visa-applications/", &token)
+    let (status, _) = w
+        .patch(&token, &in_c["id"], json!({"status": "GRANTED"}))
         .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, _, page) = w.app.get(SLUG, "/api/v1/visa-applications/", &token).await;
     assert_eq!(page["count"], 1);
     assert_eq!(page["results"][0]["id"], in_a["id"]);
 
@@ -461,7 +464,11 @@ async fn delete_removes_an_application_and_needs_delete_permission() {
         .app
         .call(Method::DELETE, SLUG, &path, Some(&token), None)
         .await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "consultants hold no delete_visaapplication");
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "consultants hold no delete_visaapplication"
+    );
     let (status, _, _) = w
         .app
         .call(Method::DELETE, SLUG, &path, Some(&w.root), None)
@@ -546,7 +553,11 @@ async fn status_counts_and_dashboard_numbers_equal_independent_counts_per_scope(
 
         let (status, _, dash) = w
             .app
-            .get(SLUG, "/api/v1/visa-applications/dashboard-statistics/", &token)
+            .get(
+                SLUG,
+                "/api/v1/visa-applications/dashboard-statistics/",
+                &token,
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{dash}");
         assert_eq!(
@@ -572,12 +583,19 @@ async fn status_counts_and_dashboard_numbers_equal_independent_counts_per_scope(
             "everything was created now"
         );
         let granted_today = mine.iter().filter(|(_, p)| p.2).count();
-        assert_eq!(dash["granted_counts"]["today"], json!(granted_today), "{who}");
+        assert_eq!(
+            dash["granted_counts"]["today"],
+            json!(granted_today),
+            "{who}"
+        );
         assert_eq!(dash["granted_counts"]["this_month"], json!(granted_today));
         let pending = mine.iter().filter(|(_, p)| !p.3).count();
         assert_eq!(dash["pending_assignments"], json!(pending), "{who}");
         let student = mine.iter().filter(|(i, _)| i % 3 == 0).count();
-        let breakdown = dash["visa_type_breakdown"].as_array().cloned().unwrap_or_default();
+        let breakdown = dash["visa_type_breakdown"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let total: i64 = breakdown.iter().filter_map(|b| b["count"].as_i64()).sum();
         assert_eq!(total, mine.len() as i64);
         let student_row = breakdown
@@ -590,7 +608,10 @@ async fn status_counts_and_dashboard_numbers_equal_independent_counts_per_scope(
             keys(&breakdown[0]),
             set(&["visa_type__id", "visa_type__name", "count"])
         );
-        let recent = dash["recent_applications"].as_array().cloned().unwrap_or_default();
+        let recent = dash["recent_applications"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         assert_eq!(recent.len(), mine.len().min(5));
         assert_eq!(
             keys(&recent[0]),
@@ -608,7 +629,10 @@ async fn status_counts_and_dashboard_numbers_equal_independent_counts_per_scope(
             .app
             .get(SLUG, "/api/v1/visa-applications/?page_size=1", &token)
             .await;
-        assert_eq!(recent[0]["id"], page["results"][0]["id"], "{who} newest {newest}");
+        assert_eq!(
+            recent[0]["id"], page["results"][0]["id"],
+            "{who} newest {newest}"
+        );
     }
 }
 
@@ -633,7 +657,11 @@ async fn list_filters_by_status_client_name_type_and_applied_dates() {
     ] {
         let (status, _, page) = w
             .app
-            .get(SLUG, &format!("/api/v1/visa-applications/?{query}"), &w.root)
+            .get(
+                SLUG,
+                &format!("/api/v1/visa-applications/?{query}"),
+                &w.root,
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{query}");
         assert_eq!(page["count"], n, "{query}");
@@ -755,10 +783,8 @@ async fn creating_assigning_and_moving_an_application_writes_timeline_entries_an
     })
     .await;
     for _ in 0..100 {
-        if w.count(
-            "SELECT count(*) FROM public.leopard_events WHERE state <> 'completed'",
-        )
-        .await
+        if w.count("SELECT count(*) FROM public.leopard_events WHERE state <> 'completed'")
+            .await
             == 0
         {
             break;
@@ -773,10 +799,8 @@ async fn creating_assigning_and_moving_an_application_writes_timeline_entries_an
         0
     );
     assert_eq!(
-        w.count(
-            "SELECT count(*) FROM client_activities WHERE activity_type = 'ASSIGNED'"
-        )
-        .await,
+        w.count("SELECT count(*) FROM client_activities WHERE activity_type = 'ASSIGNED'")
+            .await,
         2
     );
     let _ = w.org;

@@ -27,8 +27,8 @@ use sqlx::PgConnection;
 use super::clients::plausible_email;
 use super::events;
 use super::input::{
-    choice, contains_pattern, country, list_params, object, param, path_id, required_text,
-    rfc3339, text, unique_conflict, user_name, FieldErrors, Patch,
+    choice, contains_pattern, country, list_params, object, param, path_id, required_text, rfc3339,
+    text, unique_conflict, user_name, FieldErrors, Patch,
 };
 use super::{push_arg, require, route, Access, ApiRoute};
 use crate::app::AppState;
@@ -202,10 +202,9 @@ fn agent_input(body: &Map<String, Value>, create: bool) -> Result<AgentInput, Ap
     }
     if let Some(site) = input.text("website") {
         let lower = site.to_ascii_lowercase();
-        if !site.is_empty()
-            && !(lower.starts_with("http://") || lower.starts_with("https://"))
-            || site.chars().any(char::is_whitespace)
-        {
+        let scheme = lower.starts_with("http://") || lower.starts_with("https://");
+        let bad = (!scheme && !site.is_empty()) || site.chars().any(char::is_whitespace);
+        if bad {
             errors.add("website", "Enter a valid URL.");
         }
     }
@@ -355,12 +354,11 @@ async fn restore(
     let gone = || ApiError::NotFound("Agent not found or not soft-deleted".into());
     let id = path_id(&raw).ok_or_else(gone)?;
     let mut tx = auth.tenant.begin().await?;
-    let deleted: Option<bool> = sqlx::query_scalar(
-        "SELECT deleted_at IS NOT NULL FROM agents WHERE id = $1 FOR UPDATE",
-    )
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let deleted: Option<bool> =
+        sqlx::query_scalar("SELECT deleted_at IS NOT NULL FROM agents WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
     if deleted != Some(true) {
         return Err(gone());
     }
@@ -455,7 +453,12 @@ async fn insert_agent(
          RETURNING id",
     )
     .bind(&name)
-    .bind(input.agent_type.clone().unwrap_or_else(|| "SUB_AGENT".into()))
+    .bind(
+        input
+            .agent_type
+            .clone()
+            .unwrap_or_else(|| "SUB_AGENT".into()),
+    )
     .bind(t("company_name"))
     .bind(t("designation"))
     .bind(t("phone_number"))

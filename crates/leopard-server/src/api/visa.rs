@@ -27,8 +27,8 @@ use sqlx::PgConnection;
 
 use super::events;
 use super::input::{
-    contains_pattern, int_param, list_params, object, param, path_id, required_id,
-    required_text, string_list, text, FieldErrors, Patch,
+    contains_pattern, int_param, list_params, object, param, path_id, required_id, required_text,
+    string_list, text, FieldErrors, Patch,
 };
 use super::{push_arg, require, route, Access, ApiRoute};
 use crate::app::AppState;
@@ -162,11 +162,10 @@ fn type_input(body: &Map<String, Value>, create: bool) -> Result<TypeInput, ApiE
 async fn categories(auth: AuthUser) -> Result<Json<Vec<VisaCategoryOutput>>, ApiError> {
     require_read(&auth.principal, ResourceKind::VisaCategory)?;
     let mut tx = auth.tenant.begin().await?;
-    let rows = sqlx::query_as(
-        "SELECT id, name, code, description FROM visa_categories ORDER BY name, id",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
+    let rows =
+        sqlx::query_as("SELECT id, name, code, description FROM visa_categories ORDER BY name, id")
+            .fetch_all(&mut *tx)
+            .await?;
     tx.commit().await?;
     Ok(Json(rows))
 }
@@ -251,9 +250,7 @@ async fn update(
     let id = path_id(&raw).ok_or_else(not_found)?;
     let input = type_input(&object(body)?, false)?;
     let mut tx = auth.tenant.begin().await?;
-    let before = fetch_type(&mut tx, id, true)
-        .await?
-        .ok_or_else(not_found)?;
+    let before = fetch_type(&mut tx, id, true).await?.ok_or_else(not_found)?;
     if let Some(category) = input.visa_category_id {
         ensure_category(&mut tx, category).await?;
     }
@@ -304,9 +301,7 @@ async fn destroy(
     require(&auth.principal, Action::Delete, ResourceKind::VisaType)?;
     let id = path_id(&raw).ok_or_else(not_found)?;
     let mut tx = auth.tenant.begin().await?;
-    let before = fetch_type(&mut tx, id, true)
-        .await?
-        .ok_or_else(not_found)?;
+    let before = fetch_type(&mut tx, id, true).await?.ok_or_else(not_found)?;
     let used: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM visa_applications WHERE visa_type_id = $1)",
     )
@@ -341,7 +336,9 @@ fn type_state(out: &VisaTypeOutput) -> Result<Value, ApiError> {
 }
 
 /// The `WHERE` clause of the list, its arguments and how many there are.
-fn type_filters(params: &HashMap<String, String>) -> Result<(String, PgArguments, usize), ApiError> {
+fn type_filters(
+    params: &HashMap<String, String>,
+) -> Result<(String, PgArguments, usize), ApiError> {
     let mut clauses = vec!["TRUE".to_owned()];
     let mut args = PgArguments::default();
     let mut n = 0;

@@ -35,8 +35,8 @@ use sqlx::PgConnection;
 use super::clients::{client_in_scope, ensure_assignable};
 use super::events;
 use super::input::{
-    boolean, choice, contains_pattern, date, decimal, int_param, list_params, nullable_id,
-    object, param, path_id, required_id, rfc3339, text, user_name, FieldErrors, Patch,
+    boolean, choice, contains_pattern, date, decimal, int_param, list_params, nullable_id, object,
+    param, path_id, required_id, rfc3339, text, user_name, FieldErrors, Patch,
 };
 use super::{push_arg, push_predicate, require, route, Access, ApiRoute};
 use crate::app::AppState;
@@ -290,7 +290,10 @@ fn documents(body: &Map<String, Value>, errors: &mut FieldErrors) -> Option<Valu
         Value::Null => return Some(json!([])),
         Value::Array(items) => items,
         _ => {
-            errors.add(FIELD, "Expected a list of document names or {name, received}.");
+            errors.add(
+                FIELD,
+                "Expected a list of document names or {name, received}.",
+            );
             return None;
         }
     };
@@ -302,12 +305,18 @@ fn documents(body: &Map<String, Value>, errors: &mut FieldErrors) -> Option<Valu
                 (Some(Value::String(s)), None | Some(Value::Null)) => (s.trim(), false),
                 (Some(Value::String(s)), Some(Value::Bool(b))) => (s.trim(), *b),
                 _ => {
-                    errors.add(FIELD, "Each document needs a string name and a boolean received.");
+                    errors.add(
+                        FIELD,
+                        "Each document needs a string name and a boolean received.",
+                    );
                     return None;
                 }
             },
             _ => {
-                errors.add(FIELD, "Expected a list of document names or {name, received}.");
+                errors.add(
+                    FIELD,
+                    "Expected a list of document names or {name, received}.",
+                );
                 return None;
             }
         };
@@ -346,7 +355,10 @@ fn application_input(
         dates: Vec::new(),
     };
     if !create && body.contains_key("client_id") {
-        errors.add("client_id", "The client of an application cannot be changed.");
+        errors.add(
+            "client_id",
+            "The client of an application cannot be changed.",
+        );
     }
     for field in DATES {
         let value = date(body, field, &mut errors);
@@ -471,9 +483,18 @@ async fn create(
                 .collect(),
         ),
     };
-    let id = insert_application(&mut tx, &input, client, visa_type, documents, auth.user_id.get())
-        .await?;
-    let (out, label) = fetch_application(&mut tx, id).await?.ok_or_else(not_found)?;
+    let id = insert_application(
+        &mut tx,
+        &input,
+        client,
+        visa_type,
+        documents,
+        auth.user_id.get(),
+    )
+    .await?;
+    let (out, label) = fetch_application(&mut tx, id)
+        .await?
+        .ok_or_else(not_found)?;
     let event = events::created(
         ENTITY,
         id,
@@ -494,7 +515,9 @@ async fn retrieve(
     let id = path_id(&raw).ok_or_else(not_found)?;
     let mut tx = auth.tenant.begin().await?;
     application_in_scope(&mut tx, &auth.principal, Action::View, id, false).await?;
-    let (out, _) = fetch_application(&mut tx, id).await?.ok_or_else(not_found)?;
+    let (out, _) = fetch_application(&mut tx, id)
+        .await?
+        .ok_or_else(not_found)?;
     tx.commit().await?;
     Ok(Json(out))
 }
@@ -512,7 +535,9 @@ async fn update(
     let input = application_input(&object(body)?, false)?;
     let mut tx = auth.tenant.begin().await?;
     let branch = application_in_scope(&mut tx, principal, Action::Change, id, true).await?;
-    let (before, before_label) = fetch_application(&mut tx, id).await?.ok_or_else(not_found)?;
+    let (before, before_label) = fetch_application(&mut tx, id)
+        .await?
+        .ok_or_else(not_found)?;
     if let Some(visa_type) = input.visa_type_id {
         type_checklist(&mut tx, visa_type).await?;
     }
@@ -522,7 +547,9 @@ async fn update(
         }
     }
     update_application(&mut tx, id, &input, auth.user_id.get()).await?;
-    let (out, label) = fetch_application(&mut tx, id).await?.ok_or_else(not_found)?;
+    let (out, label) = fetch_application(&mut tx, id)
+        .await?
+        .ok_or_else(not_found)?;
     let before_state = event_state(&before, branch, &before_label)?;
     let after_state = event_state(&out, branch, &label)?;
     events::commit_change(
@@ -547,11 +574,17 @@ async fn destroy(
     auth: AuthUser,
     Path(raw): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    require(&auth.principal, Action::Delete, ResourceKind::VisaApplication)?;
+    require(
+        &auth.principal,
+        Action::Delete,
+        ResourceKind::VisaApplication,
+    )?;
     let id = path_id(&raw).ok_or_else(not_found)?;
     let mut tx = auth.tenant.begin().await?;
     let branch = application_in_scope(&mut tx, &auth.principal, Action::Delete, id, true).await?;
-    let (before, label) = fetch_application(&mut tx, id).await?.ok_or_else(not_found)?;
+    let (before, label) = fetch_application(&mut tx, id)
+        .await?
+        .ok_or_else(not_found)?;
     sqlx::query("DELETE FROM visa_applications WHERE id = $1")
         .bind(id)
         .execute(&mut *tx)
@@ -613,7 +646,10 @@ fn application_filters(
     for (key, op) in [("date_applied_from", ">="), ("date_applied_to", "<=")] {
         if let Some(raw) = param(params, key) {
             let day = NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| {
-                ApiError::field(key, "Date has wrong format. Use one of these formats instead: YYYY-MM-DD.")
+                ApiError::field(
+                    key,
+                    "Date has wrong format. Use one of these formats instead: YYYY-MM-DD.",
+                )
             })?;
             n += 1;
             push_arg(&mut args, day)?;

@@ -99,7 +99,9 @@ pub async fn record_visa_timeline(
             ("ASSIGNED", description)
         }
         VISA_STATUS_UPDATE => {
-            let old = before(event, "status").and_then(Value::as_str).unwrap_or("");
+            let old = before(event, "status")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             let new = after(event, "status").and_then(Value::as_str).unwrap_or("");
             metadata["old_status"] = json!(old);
             metadata["new_status"] = json!(new);
