@@ -806,3 +806,41 @@ async fn creating_assigning_and_moving_an_application_writes_timeline_entries_an
     let _ = w.org;
     bus.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_task_links_to_a_visa_application_only_within_the_callers_scope() {
+    let w = world().await;
+    let (_, in_a) = w.create(&w.root, w.body(w.client_a)).await;
+    let (_, in_c) = w.create(&w.root, w.body(w.client_c)).await;
+    let token = w.app.token(SLUG, "cons_a").await;
+    let due = (chrono::Utc::now() + chrono::Duration::hours(24)).to_rfc3339();
+    let task = |id: &Value| {
+        json!({"title": "Lodge", "detail": "Lodge the visa", "due_date": due,
+               "linked_entity_type": "visaapplication", "linked_entity_id": id})
+    };
+    let (status, _, reply) = w
+        .app
+        .call(
+            Method::POST,
+            SLUG,
+            "/api/v1/tasks/",
+            Some(&token),
+            Some(task(&in_c["id"])),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    assert!(reply["linked_entity_id"].is_array(), "{reply}");
+    let (status, _, reply) = w
+        .app
+        .call(
+            Method::POST,
+            SLUG,
+            "/api/v1/tasks/",
+            Some(&token),
+            Some(task(&in_a["id"])),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    assert_eq!(reply["linked_entity_type"], "visaapplication");
+    assert_eq!(reply["linked_entity_name"], "Visa Application");
+}

@@ -6,7 +6,8 @@
 //! 404 exactly like a missing client. Unlike the original, a client gets a branch: `branch_id` on
 //! create, defaulting to the creator's only branch (required for anyone narrower than tenant
 //! scope otherwise), and always inside the creator's scope (403). An assignee must exist (400)
-//! and be a user the caller may see (403).
+//! and be a user the caller may see (403). A `visa_category_id` must name a visa category and an
+//! `agent_id` a live agent (400); the output shows their names.
 //!
 //! PUT and PATCH are both merge-patch: an absent field is unchanged, `null` clears a nullable
 //! field (`assigned_to_id`, `dob`, `visa_category_id`, `agent_id`; an optional text becomes
