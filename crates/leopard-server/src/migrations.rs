@@ -62,6 +62,11 @@ pub const TENANT: &[Migration] = &[
         "scheduler",
         include_str!("../migrations/tenant/0010_scheduler.sql"),
     ),
+    Migration::new(
+        11,
+        "visa_agents",
+        include_str!("../migrations/tenant/0011_visa_agents.sql"),
+    ),
 ];
 
 /// Shared migrations of the server (the public schema), after the registry's own.
@@ -214,7 +219,7 @@ mod tests {
     #[test]
     fn the_embedded_sets_are_well_formed() {
         assert!(MigrationSet::new(SHARED.to_vec(), TENANT.to_vec()).is_ok());
-        assert_eq!(set().latest_tenant_version(), 10);
+        assert_eq!(set().latest_tenant_version(), 11);
     }
 
     /// Compares committed generated migration `file` with `expected` (rewriting it first

@@ -486,7 +486,7 @@ async fn linked_entities_must_be_of_a_known_type_exist_and_be_in_scope() {
     let (status, json) = w
         .try_task(
             &w.root,
-            json!({"linked_entity_type": "visaapplication", "linked_entity_id": 1}),
+            json!({"linked_entity_type": "collegeapplication", "linked_entity_id": 1}),
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);

@@ -6,7 +6,8 @@
 //! 404 exactly like a missing client. Unlike the original, a client gets a branch: `branch_id` on
 //! create, defaulting to the creator's only branch (required for anyone narrower than tenant
 //! scope otherwise), and always inside the creator's scope (403). An assignee must exist (400)
-//! and be a user the caller may see (403).
+//! and be a user the caller may see (403). A `visa_category_id` must name a visa category and an
+//! `agent_id` a live agent (400); the output shows their names.
 //!
 //! PUT and PATCH are both merge-patch: an absent field is unchanged, `null` clears a nullable
 //! field (`assigned_to_id`, `dob`, `visa_category_id`, `agent_id`; an optional text becomes
@@ -136,11 +137,11 @@ pub struct ClientOutput {
     pub country: String,
     /// The visa category's id.
     pub visa_category: Option<i64>,
-    /// The visa category's name (not yet available: always null).
+    /// The visa category's name.
     pub visa_category_name: Option<String>,
     /// The referring agent's id.
     pub agent: Option<i64>,
-    /// The agent's name (not yet available: always null).
+    /// The referring agent's name (also when the agent was soft-deleted later).
     pub agent_name: Option<String>,
     /// Free text.
     pub description: String,
@@ -212,8 +213,8 @@ const CLIENT_SELECT: &str = concat!(
     "SELECT c.id, c.first_name, c.middle_name, c.last_name, c.gender,
             to_char(c.dob, 'YYYY-MM-DD') AS dob, c.phone_number, c.email, c.referred_by,
             c.street, c.suburb, c.state, c.postcode, c.country,
-            c.visa_category_id AS visa_category, NULL::text AS visa_category_name,
-            c.agent_id AS agent, NULL::text AS agent_name, c.description,
+            c.visa_category_id AS visa_category, vc.name AS visa_category_name,
+            c.agent_id AS agent, ag.agent_name, c.description,
             c.assigned_to_id AS assigned_to, ",
     user_name!("au"),
     " AS assigned_to_name, c.stage, c.active,
@@ -227,6 +228,8 @@ const CLIENT_SELECT: &str = concat!(
     " AS updated_at
        FROM clients c
        LEFT JOIN branches b ON b.id = c.branch_id
+       LEFT JOIN visa_categories vc ON vc.id = c.visa_category_id
+       LEFT JOIN agents ag ON ag.id = c.agent_id
        LEFT JOIN users au ON au.id = c.assigned_to_id
        LEFT JOIN users cu ON cu.id = c.created_by_id"
 );
@@ -263,7 +266,7 @@ const OPTIONAL_TEXTS: &[(&str, usize)] = &[
 ];
 
 /// Whether `email` looks like an e-mail address.
-fn plausible_email(email: &str) -> bool {
+pub(crate) fn plausible_email(email: &str) -> bool {
     let Some((local, domain)) = email.split_once('@') else {
         return false;
     };
@@ -419,6 +422,7 @@ async fn create(
     if let Patch::Set(user) = input.assigned_to_id {
         ensure_assignable(&mut tx, principal, user).await?;
     }
+    ensure_links(&mut tx, &input).await?;
     let id = insert_client(&mut tx, &input, branch, auth.user_id.get()).await?;
     let out = fetch_client(&mut tx, id).await?.ok_or_else(not_found)?;
     let event = events::created(ENTITY, id, event_state(&out, None)?, auth.user_id.get());
@@ -482,6 +486,7 @@ async fn update(
             ensure_assignable(&mut tx, principal, user).await?;
         }
     }
+    ensure_links(&mut tx, &input).await?;
     update_client(&mut tx, id, &input, new_branch, auth.user_id.get()).await?;
     let out = fetch_client(&mut tx, id).await?.ok_or_else(not_found)?;
     let before_state = event_state(&before, None)?;
@@ -764,8 +769,47 @@ async fn ensure_branch(conn: &mut PgConnection, id: i64) -> Result<(), ApiError>
     }
 }
 
+/// A 400 on `visa_category_id` / `agent_id` when the body sets an unknown category or a
+/// missing (or soft-deleted) agent.
+async fn ensure_links(conn: &mut PgConnection, input: &ClientInput) -> Result<(), ApiError> {
+    let category = match input.visa_category_id {
+        Patch::Set(id) => Some(id),
+        _ => None,
+    };
+    let agent = match input.agent_id {
+        Patch::Set(id) => Some(id),
+        _ => None,
+    };
+    if category.is_none() && agent.is_none() {
+        return Ok(());
+    }
+    let (category_ok, agent_ok): (bool, bool) = sqlx::query_as(
+        "SELECT $1::bigint IS NULL OR EXISTS (SELECT 1 FROM visa_categories WHERE id = $1),
+                $2::bigint IS NULL
+                OR EXISTS (SELECT 1 FROM agents WHERE id = $2 AND deleted_at IS NULL)",
+    )
+    .bind(category)
+    .bind(agent)
+    .fetch_one(&mut *conn)
+    .await?;
+    let mut errors = FieldErrors::default();
+    if let (false, Some(id)) = (category_ok, category) {
+        errors.add(
+            "visa_category_id",
+            format!("Invalid pk \"{id}\" - object does not exist."),
+        );
+    }
+    if let (false, Some(id)) = (agent_ok, agent) {
+        errors.add(
+            "agent_id",
+            format!("Invalid pk \"{id}\" - object does not exist."),
+        );
+    }
+    errors.finish()
+}
+
 /// A 400 on `assigned_to_id` unless user `id` exists; a 403 unless `principal` may see them.
-async fn ensure_assignable(
+pub(crate) async fn ensure_assignable(
     conn: &mut PgConnection,
     principal: &Principal,
     id: i64,

@@ -15,6 +15,7 @@ use sqlx::Arguments as _;
 
 use crate::app::AppState;
 
+pub mod agents;
 pub mod auth;
 pub mod branches;
 pub mod calendar;
@@ -37,6 +38,8 @@ pub mod regions;
 pub mod reminders;
 pub mod tasks;
 pub mod users;
+pub mod visa;
+pub mod visa_applications;
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +120,9 @@ pub fn table() -> Vec<ApiRoute> {
         qualifications::routes(),
         employments::routes(),
         passports::routes(),
+        agents::routes(),
+        visa::routes(),
+        visa_applications::routes(),
         platform::routes(),
     ]
     .into_iter()

@@ -1425,6 +1425,25 @@ async fn resolve_link(
         .await?;
         return Ok((ct, object));
     }
+    if table == "visa_applications" {
+        // An application follows its client: out of scope reads as missing.
+        let client: Option<i64> =
+            sqlx::query_scalar("SELECT client_id FROM visa_applications WHERE id = $1")
+                .bind(object)
+                .fetch_optional(&mut *conn)
+                .await?;
+        super::clients::client_in_scope(
+            conn,
+            principal,
+            Action::View,
+            ResourceKind::VisaApplication,
+            client.ok_or_else(missing)?,
+            false,
+            missing,
+        )
+        .await?;
+        return Ok((ct, object));
+    }
     let live = if table == "branches" {
         " AND deleted_at IS NULL"
     } else {

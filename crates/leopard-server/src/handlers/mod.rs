@@ -20,6 +20,9 @@
 //! - [`profile::ProfileTimeline`] (`timeline.profile`): `PASSPORT_UPDATED`,
 //!   `PROFICIENCY_ADDED`, `QUALIFICATION_ADDED` and `PROFILE_PICTURE_UPLOADED` timeline entries
 //!   (types the original defined but never wrote; [`profile::record_profile_timeline`]).
+//! - [`visa`]: `timeline.visa_application` (`VISA_APPLICATION_CREATED`, `ASSIGNED`,
+//!   `VISA_STATUS_CHANGED` on the application's client) and
+//!   `notifications.visa_application_assigned` (`VISA_APPLICATION_ASSIGNED` to a new assignee).
 //!
 //! The client handlers are transactional, and each of their writes is keyed by the event's id
 //! (`client_activities.event_id`, `notifications (event_id, assigned_to_id, notification_type)`),
@@ -48,6 +51,7 @@ use crate::notify::{notify, NewNotification, NotificationType};
 pub mod notes;
 pub mod profile;
 pub mod tasks;
+pub mod visa;
 
 /// Writes one row per event into the tenant's `audit_log` (`0004_audit_log.sql`). A repeated
 /// delivery of the same event is a no-op (`event_id` is unique).
