@@ -18,7 +18,7 @@ use leopard_events::{async_trait, Event, EventHandler, HandlerContext, HandlerEr
 use serde_json::{json, Value};
 use sqlx::PgConnection;
 
-use super::{after, before, handler_tx, latest, stage_label, user_id, user_name};
+use super::{after, before, handler_tx, insert_activity, latest, stage_label, user_id, user_name};
 use crate::notify::{notify, NewNotification, NotificationType};
 
 /// `VisaApplication.CREATE`.
@@ -116,25 +116,7 @@ pub async fn record_visa_timeline(
         }
         _ => return Ok(None),
     };
-    let written = sqlx::query_scalar(
-        "INSERT INTO client_activities (client_id, activity_type, performed_by_id, description,
-                                        metadata, event_id, created_at)
-         SELECT c.id, $2, (SELECT u.id FROM users u WHERE u.id = $3), $4, $5, $6, $7
-           FROM clients c
-          WHERE c.id = $1
-         ON CONFLICT (event_id) DO NOTHING
-         RETURNING id",
-    )
-    .bind(client)
-    .bind(activity_type)
-    .bind(event.actor_id)
-    .bind(description)
-    .bind(metadata)
-    .bind(event.id)
-    .bind(event.occurred_at)
-    .fetch_optional(conn)
-    .await?;
-    Ok(written)
+    insert_activity(conn, client, activity_type, &description, metadata, event).await
 }
 
 /// Notifies an application's new assignee (`VisaApplication.assigned_to.UPDATE`) with
