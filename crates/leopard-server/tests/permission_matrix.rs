@@ -5,7 +5,9 @@
 //!
 //! Client-owned rows (notes, reminders, tasks linked to a client, profile sections) follow the
 //! client's branch; calendar events are the actor's own (inside) plus, with `view_team_events`,
-//! their team's; language exams are tenant-wide master data written by admins only.
+//! their team's; language exams and agents are tenant-wide master data written by admins only
+//! (agents are not even readable by Region Managers and Consultants, as in the original); visa
+//! applications follow their client's branch.
 //!
 //! The organisation: regions North (branches A, B) and South (branch C), branch D without a
 //! region. The actors: a Super Admin, a Region Manager of North, a Branch Admin of A and a
@@ -47,10 +49,12 @@ enum Res {
     Proficiencies,
     Qualifications,
     Employments,
+    Agents,
+    VisaApplications,
 }
 
 /// Every resource of the matrix.
-const RESOURCES: [Res; 14] = [
+const RESOURCES: [Res; 16] = [
     Res::Users,
     Res::Groups,
     Res::Permissions,
@@ -65,6 +69,8 @@ const RESOURCES: [Res; 14] = [
     Res::Proficiencies,
     Res::Qualifications,
     Res::Employments,
+    Res::Agents,
+    Res::VisaApplications,
 ];
 
 /// What a list must return.
@@ -529,6 +535,70 @@ fn matrix() -> Vec<Expect> {
             ),
         ]);
     }
+    // Agents: master data behind view_agent (Super and Branch Admins only).
+    let agents: &[&str] = &["Agent A", "Agent B"];
+    for role in [SuperAdmin, BranchAdmin] {
+        lines.push(e(
+            Agents,
+            role,
+            List::Exactly(agents),
+            all(200),
+            all(201),
+            all(200),
+            all(204),
+        ));
+    }
+    for role in [RegionManager, Consultant] {
+        lines.push(e(
+            Agents,
+            role,
+            List::Forbidden,
+            all(403),
+            all(403),
+            all(403),
+            all(403),
+        ));
+    }
+    // Visa applications follow the client's branch; creating one for a client out of scope
+    // answers like a missing client (404). Consultants cannot delete.
+    lines.extend([
+        e(
+            VisaApplications,
+            SuperAdmin,
+            List::Exactly(&["Visa A", "Visa B", "Visa C", "Visa D"]),
+            all(200),
+            all(201),
+            all(200),
+            all(204),
+        ),
+        e(
+            VisaApplications,
+            RegionManager,
+            List::Exactly(&["Visa A", "Visa B"]),
+            row(200, 404),
+            row(201, 404),
+            row(200, 404),
+            row(204, 404),
+        ),
+        e(
+            VisaApplications,
+            BranchAdmin,
+            List::Exactly(&["Visa A"]),
+            row(200, 404),
+            row(201, 404),
+            row(200, 404),
+            row(204, 404),
+        ),
+        e(
+            VisaApplications,
+            Consultant,
+            List::Exactly(&["Visa A"]),
+            row(200, 404),
+            row(201, 404),
+            row(200, 404),
+            all(403),
+        ),
+    ]);
     lines
 }
 
@@ -539,6 +609,8 @@ struct World {
     clients: [i64; 4],
     /// The language exam of the results the matrix creates.
     exam: i64,
+    /// The visa type of the applications the matrix creates.
+    visa_type: i64,
     /// The actors: role, user id, token.
     actors: Vec<(Role, i64)>,
     tokens: Vec<(Role, String)>,
@@ -574,6 +646,13 @@ impl World {
         app.user(SLUG, "cy_c", Some(Role::Consultant), &[org.c], &[])
             .await;
         let mut tx = app.context(SLUG).begin().await.expect("tx");
+        sqlx::query(
+            "INSERT INTO visa_types (visa_category_id, name)
+             SELECT min(id), 'Student (500)' FROM visa_categories",
+        )
+        .execute(&mut *tx)
+        .await
+        .expect("fixture visa type");
         let mut clients = [0; 4];
         for (i, (name, branch)) in [("A", org.a), ("B", org.b), ("C", org.c), ("D", org.d)]
             .into_iter()
@@ -656,7 +735,24 @@ impl World {
             .execute(&mut *tx)
             .await
             .expect("fixture employment");
+            sqlx::query(
+                "INSERT INTO visa_applications (client_id, visa_type_id, immigration_fee,
+                                                service_fee, transaction_reference_no)
+                 SELECT $1, (SELECT min(id) FROM visa_types), 100, 50, 'Visa ' || $2",
+            )
+            .bind(clients[i])
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .expect("fixture visa application");
         }
+        sqlx::query(
+            "INSERT INTO agents (agent_name) VALUES ('Agent A'), ('Agent B');
+             ",
+        )
+        .execute(&mut *tx)
+        .await
+        .expect("fixture agents");
         // The exam every created or target result uses (its name has a digit, so lists ignore
         // it like every other row the matrix creates).
         let exam: i64 =
@@ -664,6 +760,10 @@ impl World {
                 .fetch_one(&mut *tx)
                 .await
                 .expect("target exam");
+        let visa_type: i64 = sqlx::query_scalar("SELECT min(id) FROM visa_types")
+            .fetch_one(&mut *tx)
+            .await
+            .expect("visa type");
         tx.commit().await.expect("commit");
         let mut tokens = Vec::new();
         for (role, username) in [
@@ -679,6 +779,7 @@ impl World {
             org,
             clients,
             exam,
+            visa_type,
             actors,
             tokens,
             serial: std::sync::atomic::AtomicUsize::new(0),
@@ -822,6 +923,22 @@ impl World {
                 ))
                 .await
             }
+            Res::Agents => {
+                self.sql_id(&format!(
+                    "INSERT INTO agents (agent_name) VALUES ('Target {n}') RETURNING id"
+                ))
+                .await
+            }
+            Res::VisaApplications => {
+                let client = self.client(inside);
+                self.sql_id(&format!(
+                    "INSERT INTO visa_applications (client_id, visa_type_id, immigration_fee,
+                                                    service_fee, transaction_reference_no)
+                     SELECT {client}, min(id), 1, 1, 'Target {n}' FROM visa_types
+                     RETURNING id"
+                ))
+                .await
+            }
             Res::Employments => {
                 let client = self.client(inside);
                 self.sql_id(&format!(
@@ -870,6 +987,8 @@ impl World {
             Res::Proficiencies => "/api/v1/language-proficiencies/",
             Res::Qualifications => "/api/v1/qualifications/",
             Res::Employments => "/api/v1/employments/",
+            Res::Agents => "/api/v1/agents/",
+            Res::VisaApplications => "/api/v1/visa-applications/",
         }
     }
 
@@ -917,6 +1036,12 @@ impl World {
                 "client_id": self.client(inside), "course": format!("Created {n}"),
                 "country": "NP",
             }),
+            Res::Agents => json!({"agent_name": format!("Created {n}"), "agent_type": "SUB_AGENT"}),
+            Res::VisaApplications => json!({
+                "client_id": self.client(inside), "visa_type_id": self.visa_type,
+                "immigration_fee": "100", "service_fee": 50,
+                "transaction_reference_no": format!("Created {n}"),
+            }),
             Res::Employments => json!({
                 "client_id": self.client(inside), "employer_name": format!("Created {n}"),
                 "position": "Clerk", "start_date": "2020-01-01", "end_date": "2021-01-01",
@@ -941,6 +1066,8 @@ impl World {
             Res::Proficiencies => json!({"overall_score": 6.0}),
             Res::Qualifications => json!({"institute": "Changed"}),
             Res::Employments => json!({"position": "Changed"}),
+            Res::Agents => json!({"description": "changed"}),
+            Res::VisaApplications => json!({"notes": "changed"}),
         }
     }
 
@@ -974,6 +1101,11 @@ fn names(res: Res, page: &Value) -> BTreeSet<String> {
                 .to_owned(),
             Res::Qualifications => r["course"].as_str().expect("course").to_owned(),
             Res::Employments => r["employer_name"].as_str().expect("employer").to_owned(),
+            Res::Agents => r["agent_name"].as_str().expect("agent name").to_owned(),
+            Res::VisaApplications => r["transaction_reference_no"]
+                .as_str()
+                .expect("reference")
+                .to_owned(),
             Res::Clients => format!(
                 "{} {}",
                 r["first_name"].as_str().expect("first name"),
