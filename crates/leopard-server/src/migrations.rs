@@ -67,6 +67,11 @@ pub const TENANT: &[Migration] = &[
         "visa_agents",
         include_str!("../migrations/tenant/0011_visa_agents.sql"),
     ),
+    Migration::new(
+        12,
+        "institutes",
+        include_str!("../migrations/tenant/0012_institutes.sql"),
+    ),
 ];
 
 /// Shared migrations of the server (the public schema), after the registry's own.
@@ -219,7 +224,7 @@ mod tests {
     #[test]
     fn the_embedded_sets_are_well_formed() {
         assert!(MigrationSet::new(SHARED.to_vec(), TENANT.to_vec()).is_ok());
-        assert_eq!(set().latest_tenant_version(), 11);
+        assert_eq!(set().latest_tenant_version(), 12);
     }
 
     /// Compares committed generated migration `file` with `expected` (rewriting it first

@@ -20,11 +20,14 @@ pub mod auth;
 pub mod branches;
 pub mod calendar;
 pub mod clients;
+pub mod courses;
 pub mod employments;
 pub(crate) mod events;
 pub mod groups;
 pub(crate) mod input;
+pub mod institutes;
 pub mod language_exams;
+pub mod master;
 pub mod notes;
 pub mod notifications;
 pub mod passports;
@@ -123,6 +126,8 @@ pub fn table() -> Vec<ApiRoute> {
         agents::routes(),
         visa::routes(),
         visa_applications::routes(),
+        institutes::routes(),
+        courses::routes(),
         platform::routes(),
     ]
     .into_iter()
