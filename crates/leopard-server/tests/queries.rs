@@ -94,7 +94,15 @@ async fn seed_rows(app: &TestApp, owner: i64) {
                 FROM clients;
          INSERT INTO passports (client_id, passport_no, passport_country, country_of_birth,
                                 nationality)
-              SELECT id, 'P' || id, 'NP', 'NP', 'NP' FROM clients;"
+              SELECT id, 'P' || id, 'NP', 'NP', 'NP' FROM clients;
+         INSERT INTO course_levels (name) VALUES ('Bachelor');
+         INSERT INTO broad_fields (name) VALUES ('IT');
+         INSERT INTO narrow_fields (name, broad_field_id) SELECT 'Software', id FROM broad_fields;
+         INSERT INTO institutes (name, short_name) SELECT 'Institute ' || id, 'I' || id FROM clients;
+         INSERT INTO courses (name, institute_id, level_id, broad_field_id, narrow_field_id,
+                              total_tuition_fee, coe_fee)
+              SELECT 'Course ' || i.id, i.id, l.id, n.broad_field_id, n.id, 30000, 500
+                FROM institutes i, course_levels l, narrow_fields n;"
     ))
     .execute(&mut *tx)
     .await
@@ -142,6 +150,8 @@ async fn list_endpoints_run_the_same_few_statements_for_one_row_as_for_sixty() {
         "/api/v1/language-proficiencies/",
         "/api/v1/qualifications/",
         "/api/v1/employments/",
+        "/api/v1/institutes/",
+        "/api/v1/courses/",
     ] {
         // Reminders cap their pages at 50.
         let large = if path.starts_with("/api/v1/reminders/") {
