@@ -51,10 +51,11 @@ enum Res {
     Employments,
     Agents,
     VisaApplications,
+    Institutes,
 }
 
 /// Every resource of the matrix.
-const RESOURCES: [Res; 16] = [
+const RESOURCES: [Res; 17] = [
     Res::Users,
     Res::Groups,
     Res::Permissions,
@@ -71,6 +72,7 @@ const RESOURCES: [Res; 16] = [
     Res::Employments,
     Res::Agents,
     Res::VisaApplications,
+    Res::Institutes,
 ];
 
 /// What a list must return.
@@ -599,6 +601,29 @@ fn matrix() -> Vec<Expect> {
             all(403),
         ),
     ]);
+    // Institutes: master data everyone reads; written by holders of the institute
+    // permissions (Super Admin, Branch Admin, Region Manager), not by Consultants.
+    let institutes: &[&str] = &["Institute A", "Institute B"];
+    for role in [SuperAdmin, RegionManager, BranchAdmin] {
+        lines.push(e(
+            Institutes,
+            role,
+            List::Exactly(institutes),
+            all(200),
+            all(201),
+            all(200),
+            all(204),
+        ));
+    }
+    lines.push(e(
+        Institutes,
+        Consultant,
+        List::Exactly(institutes),
+        all(200),
+        all(403),
+        all(403),
+        all(403),
+    ));
     lines
 }
 
@@ -753,6 +778,13 @@ impl World {
         .execute(&mut *tx)
         .await
         .expect("fixture agents");
+        sqlx::query(
+            "INSERT INTO institutes (name, short_name)
+             VALUES ('Institute A', 'IA'), ('Institute B', 'IB')",
+        )
+        .execute(&mut *tx)
+        .await
+        .expect("fixture institutes");
         // The exam every created or target result uses (its name has a digit, so lists ignore
         // it like every other row the matrix creates).
         let exam: i64 =
@@ -923,6 +955,13 @@ impl World {
                 ))
                 .await
             }
+            Res::Institutes => {
+                self.sql_id(&format!(
+                    "INSERT INTO institutes (name, short_name) VALUES ('Target {n}', 'T{n}')
+                     RETURNING id"
+                ))
+                .await
+            }
             Res::Agents => {
                 self.sql_id(&format!(
                     "INSERT INTO agents (agent_name) VALUES ('Target {n}') RETURNING id"
@@ -988,6 +1027,7 @@ impl World {
             Res::Qualifications => "/api/v1/qualifications/",
             Res::Employments => "/api/v1/employments/",
             Res::Agents => "/api/v1/agents/",
+            Res::Institutes => "/api/v1/institutes/",
             Res::VisaApplications => "/api/v1/visa-applications/",
         }
     }
@@ -1037,6 +1077,9 @@ impl World {
                 "country": "NP",
             }),
             Res::Agents => json!({"agent_name": format!("Created {n}"), "agent_type": "SUB_AGENT"}),
+            Res::Institutes => {
+                json!({"name": format!("Created {n}"), "short_name": format!("C{n}")})
+            }
             Res::VisaApplications => json!({
                 "client_id": self.client(inside), "visa_type_id": self.visa_type,
                 "immigration_fee": "100", "service_fee": 50,
@@ -1067,6 +1110,7 @@ impl World {
             Res::Qualifications => json!({"institute": "Changed"}),
             Res::Employments => json!({"position": "Changed"}),
             Res::Agents => json!({"description": "changed"}),
+            Res::Institutes => json!({"phone": "0299990000"}),
             Res::VisaApplications => json!({"notes": "changed"}),
         }
     }
