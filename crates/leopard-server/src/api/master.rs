@@ -127,14 +127,7 @@ pub(crate) trait Master: Send + Sync + 'static {
 
 /// 403 unless `principal` may read master data of `kind` (see the module doc).
 pub(crate) fn require_read(principal: &Principal, kind: ResourceKind) -> Result<(), ApiError> {
-    let may = [kind, ResourceKind::Institute]
-        .into_iter()
-        .any(|k| principal.has(Permission::new(k, Action::View)));
-    if may {
-        Ok(())
-    } else {
-        Err(ApiError::permission_denied())
-    }
+    super::require_view_of_any(principal, &[kind, ResourceKind::Institute])
 }
 
 /// A required text `field` of at most `max` characters (see [`Master::read`]).

@@ -147,6 +147,20 @@ pub fn require(principal: &Principal, action: Action, kind: ResourceKind) -> Res
     require_permission(principal, Permission::new(kind, action))
 }
 
+/// 403 unless `principal` may view at least one of `kinds`: master data a resource's form needs
+/// is readable with that resource's view permission too (visa types with `view_client`,
+/// campuses with `view_institute`, …).
+pub fn require_view_of_any(principal: &Principal, kinds: &[ResourceKind]) -> Result<(), ApiError> {
+    if kinds
+        .iter()
+        .any(|k| principal.has(Permission::new(*k, Action::View)))
+    {
+        Ok(())
+    } else {
+        Err(ApiError::permission_denied())
+    }
+}
+
 /// 403 unless `principal` holds `permission`.
 pub fn require_permission(principal: &Principal, permission: Permission) -> Result<(), ApiError> {
     if principal.has(permission) {

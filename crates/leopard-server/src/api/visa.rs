@@ -19,7 +19,7 @@ use axum::routing::{delete, get, patch, post};
 use axum::Json;
 use http::Method;
 use leopard_http::{ApiError, AuthUser, JsonBody, Page, Pagination};
-use leopard_rbac::{Action, Permission, Principal, ResourceKind};
+use leopard_rbac::{Action, Principal, ResourceKind};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sqlx::postgres::PgArguments;
@@ -103,20 +103,13 @@ const TYPE_SELECT: &str = "SELECT t.id,
        FROM visa_types t
        JOIN visa_categories vc ON vc.id = t.visa_category_id";
 
-/// 403 unless `principal` may read visa master data of `kind`.
+/// 403 unless `principal` may read visa master data of `kind`: its own view permission, or
+/// that of visa applications or clients (whose forms list them).
 fn require_read(principal: &Principal, kind: ResourceKind) -> Result<(), ApiError> {
-    let may = [
-        Permission::new(kind, Action::View),
-        Permission::new(ResourceKind::VisaApplication, Action::View),
-        Permission::new(ResourceKind::Client, Action::View),
-    ]
-    .into_iter()
-    .any(|p| principal.has(p));
-    if may {
-        Ok(())
-    } else {
-        Err(ApiError::permission_denied())
-    }
+    super::require_view_of_any(
+        principal,
+        &[kind, ResourceKind::VisaApplication, ResourceKind::Client],
+    )
 }
 
 fn not_found() -> ApiError {
