@@ -72,6 +72,11 @@ pub const TENANT: &[Migration] = &[
         "institutes",
         include_str!("../migrations/tenant/0012_institutes.sql"),
     ),
+    Migration::new(
+        13,
+        "college_applications",
+        include_str!("../migrations/tenant/0013_college_applications.sql"),
+    ),
 ];
 
 /// Shared migrations of the server (the public schema), after the registry's own.
@@ -224,7 +229,7 @@ mod tests {
     #[test]
     fn the_embedded_sets_are_well_formed() {
         assert!(MigrationSet::new(SHARED.to_vec(), TENANT.to_vec()).is_ok());
-        assert_eq!(set().latest_tenant_version(), 12);
+        assert_eq!(set().latest_tenant_version(), 13);
     }
 
     /// Compares committed generated migration `file` with `expected` (rewriting it first

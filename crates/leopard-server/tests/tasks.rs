@@ -491,9 +491,9 @@ async fn linked_entities_must_be_of_a_known_type_exist_and_be_in_scope() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
-        json["linked_entity_type"][0]
+        json["linked_entity_id"][0]
             .as_str()
-            .is_some_and(|m| m.contains("cannot be linked yet")),
+            .is_some_and(|m| m.contains("does not exist")),
         "{json}"
     );
     let (status, json) = w

@@ -139,7 +139,7 @@ async fn narrow_fields_of(
     auth: AuthUser,
     Path(raw): Path<String>,
 ) -> Result<Json<Vec<NarrowFieldItem>>, ApiError> {
-    require_read(&auth.principal, ResourceKind::NarrowField)?;
+    require_read::<NarrowField>(&auth.principal)?;
     let missing = || ApiError::NotFound("Not found.".into());
     let id = path_id(&raw).ok_or_else(missing)?;
     let mut tx = auth.tenant.begin().await?;

@@ -70,9 +70,10 @@ impl FieldErrors {
 }
 
 /// One field of a merge-patch body.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) enum Patch<T> {
     /// Not in the body: unchanged.
+    #[default]
     Absent,
     /// Explicitly `null`: cleared (for a nullable field).
     Null,
@@ -509,6 +510,28 @@ pub(crate) fn decimal(
             );
             Patch::Absent
         }
+    }
+}
+
+/// A three-letter currency code (upper-cased); never null.
+pub(crate) fn currency(
+    body: &Map<String, Value>,
+    field: &str,
+    errors: &mut FieldErrors,
+) -> Option<String> {
+    match text(body, field, 3, errors) {
+        Patch::Set(s) if s.len() == 3 && s.chars().all(|c| c.is_ascii_alphabetic()) => {
+            Some(s.to_ascii_uppercase())
+        }
+        Patch::Set(s) => {
+            errors.add(field, format!("\"{s}\" is not a valid currency code."));
+            None
+        }
+        Patch::Null => {
+            errors.add(field, "This field may not be null.");
+            None
+        }
+        Patch::Absent => None,
     }
 }
 

@@ -62,6 +62,8 @@ pub(crate) enum Val {
     Date(NaiveDate),
     /// A numeric column, as its canonical decimal string.
     Decimal(String),
+    /// A boolean column.
+    Bool(bool),
 }
 
 /// The columns a write sets, in body order.
@@ -93,6 +95,9 @@ pub(crate) trait Master: Send + Sync + 'static {
     const FILTERS: &'static [(&'static str, &'static str)] = &[];
     /// The partial unique indexes on live names: (index, body field).
     const UNIQUE: &'static [(&'static str, &'static str)] = &[];
+    /// The kind whose view permission also lets a user read this one (the resource whose
+    /// forms need it).
+    const READ_WITH: ResourceKind = ResourceKind::Institute;
     /// A row as the API answers it.
     type Output: serde::Serialize
         + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
@@ -114,6 +119,14 @@ pub(crate) trait Master: Send + Sync + 'static {
         async { Ok(()) }
     }
 
+    /// Checks that live row `id` may be soft-deleted (a 400 when something still needs it).
+    fn check_delete(
+        _conn: &mut PgConnection,
+        _id: i64,
+    ) -> impl std::future::Future<Output = Result<(), ApiError>> + Send {
+        async { Ok(()) }
+    }
+
     /// Adds resource-specific list clauses (text searches) after the generic ones.
     fn search(
         _params: &HashMap<String, String>,
@@ -125,9 +138,9 @@ pub(crate) trait Master: Send + Sync + 'static {
     }
 }
 
-/// 403 unless `principal` may read master data of `kind` (see the module doc).
-pub(crate) fn require_read(principal: &Principal, kind: ResourceKind) -> Result<(), ApiError> {
-    super::require_view_of_any(principal, &[kind, ResourceKind::Institute])
+/// 403 unless `principal` may read master data `M` (see the module doc).
+pub(crate) fn require_read<M: Master>(principal: &Principal) -> Result<(), ApiError> {
+    super::require_view_of_any(principal, &[M::KIND, M::READ_WITH])
 }
 
 /// A required text `field` of at most `max` characters (see [`Master::read`]).
@@ -263,7 +276,7 @@ async fn master_list<M: Master>(
     pagination: Pagination,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Page<M::Output>>, ApiError> {
-    require_read(&auth.principal, M::KIND)?;
+    require_read::<M>(&auth.principal)?;
     let params = list_params(query.as_deref());
     let mut tx = auth.tenant.begin().await?;
     let (rows, count) = super::fetch_page(
@@ -304,7 +317,7 @@ async fn master_retrieve<M: Master>(
     auth: AuthUser,
     Path(raw): Path<String>,
 ) -> Result<Json<M::Output>, ApiError> {
-    require_read(&auth.principal, M::KIND)?;
+    require_read::<M>(&auth.principal)?;
     let id = path_id(&raw).ok_or_else(not_found::<M>)?;
     let mut tx = auth.tenant.begin().await?;
     let out = fetch::<M>(&mut tx, id, false)
@@ -357,6 +370,7 @@ async fn master_destroy<M: Master>(
     let before = fetch::<M>(&mut tx, id, true)
         .await?
         .ok_or_else(not_found::<M>)?;
+    M::check_delete(&mut tx, id).await?;
     set_deleted::<M>(&mut tx, id, true, auth.user_id.get()).await?;
     let event = events::deleted(M::ENTITY, id, events::state(&before)?, auth.user_id.get());
     events::record(&mut tx, vec![event]).await?;
@@ -459,6 +473,7 @@ fn bind(args: &mut PgArguments, n: usize, value: &Val) -> Result<String, ApiErro
         Val::Text(s) => push_arg(args, s.clone())?,
         Val::Id(id) => push_arg(args, *id)?,
         Val::Date(d) => push_arg(args, *d)?,
+        Val::Bool(b) => push_arg(args, *b)?,
         Val::Decimal(s) => {
             push_arg(args, s.clone())?;
             return Ok(format!("${n}::numeric"));

@@ -16,10 +16,12 @@ use sqlx::Arguments as _;
 use crate::app::AppState;
 
 pub mod agents;
+pub mod application_types;
 pub mod auth;
 pub mod branches;
 pub mod calendar;
 pub mod clients;
+pub mod college_applications;
 pub mod courses;
 pub mod employments;
 pub(crate) mod events;
@@ -39,6 +41,7 @@ pub mod profile_pictures;
 pub mod qualifications;
 pub mod regions;
 pub mod reminders;
+pub mod stages;
 pub mod tasks;
 pub mod users;
 pub mod visa;
@@ -128,6 +131,9 @@ pub fn table() -> Vec<ApiRoute> {
         visa_applications::routes(),
         institutes::routes(),
         courses::routes(),
+        application_types::routes(),
+        stages::routes(),
+        college_applications::routes(),
         platform::routes(),
     ]
     .into_iter()

@@ -318,6 +318,10 @@ const TASK_SELECT: &str = concat!(
                                             WHERE app_label = 'immigration'
                                               AND model = 'visaapplication')
                      THEN 'Visa Application'
+                 WHEN t.content_type_id = (SELECT id FROM content_types
+                                            WHERE app_label = 'immigration'
+                                              AND model = 'collegeapplication')
+                     THEN 'College Application'
             END AS linked_entity_name, ",
     rfc3339!("t.completed_at"),
     " AS completed_at, ",
@@ -586,7 +590,7 @@ async fn create(
         }
         _ => me,
     };
-    let link = match (&input.linked_entity_type, input.linked_entity_id.clone()) {
+    let link = match (&input.linked_entity_type, input.linked_entity_id) {
         (Patch::Set(model), Patch::Set(object)) => {
             Some(resolve_link(&mut tx, principal, model, object).await?)
         }
@@ -677,7 +681,7 @@ async fn update(
         Patch::Absent => task.assigned_by_id,
     };
     // `task_input` refused a type without an id and a cleared type with an id.
-    let link = match (&input.linked_entity_type, input.linked_entity_id.clone()) {
+    let link = match (&input.linked_entity_type, input.linked_entity_id) {
         (Patch::Null, _) | (Patch::Absent, Patch::Null) => None,
         (Patch::Set(model), Patch::Set(object)) => {
             Some(resolve_link(&mut tx, principal, model, object).await?)
@@ -1425,18 +1429,28 @@ async fn resolve_link(
         .await?;
         return Ok((ct, object));
     }
-    if table == "visa_applications" {
+    let application = match table {
+        "visa_applications" => Some((
+            "SELECT client_id FROM visa_applications WHERE id = $1",
+            ResourceKind::VisaApplication,
+        )),
+        "college_applications" => Some((
+            "SELECT client_id FROM college_applications WHERE id = $1 AND deleted_at IS NULL",
+            ResourceKind::CollegeApplication,
+        )),
+        _ => None,
+    };
+    if let Some((client_sql, kind)) = application {
         // An application follows its client: out of scope reads as missing.
-        let client: Option<i64> =
-            sqlx::query_scalar("SELECT client_id FROM visa_applications WHERE id = $1")
-                .bind(object)
-                .fetch_optional(&mut *conn)
-                .await?;
+        let client: Option<i64> = sqlx::query_scalar(client_sql)
+            .bind(object)
+            .fetch_optional(&mut *conn)
+            .await?;
         super::clients::client_in_scope(
             conn,
             principal,
             Action::View,
-            ResourceKind::VisaApplication,
+            kind,
             client.ok_or_else(missing)?,
             false,
             missing,

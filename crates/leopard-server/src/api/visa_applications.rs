@@ -35,8 +35,8 @@ use sqlx::PgConnection;
 use super::clients::{client_in_scope, ensure_assignable};
 use super::events;
 use super::input::{
-    boolean, choice, contains_pattern, date, decimal, int_param, list_params, nullable_id, object,
-    param, path_id, required_id, rfc3339, text, user_name, FieldErrors, Patch,
+    boolean, choice, contains_pattern, currency, date, decimal, int_param, list_params,
+    nullable_id, object, param, path_id, required_id, rfc3339, text, user_name, FieldErrors, Patch,
 };
 use super::{push_arg, push_predicate, require, route, Access, ApiRoute};
 use crate::app::AppState;
@@ -261,24 +261,6 @@ fn fee(
             }
             None
         }
-    }
-}
-
-/// A three-letter currency code (upper-cased); never null.
-fn currency(body: &Map<String, Value>, field: &str, errors: &mut FieldErrors) -> Option<String> {
-    match text(body, field, 3, errors) {
-        Patch::Set(s) if s.len() == 3 && s.chars().all(|c| c.is_ascii_alphabetic()) => {
-            Some(s.to_ascii_uppercase())
-        }
-        Patch::Set(s) => {
-            errors.add(field, format!("\"{s}\" is not a valid currency code."));
-            None
-        }
-        Patch::Null => {
-            errors.add(field, "This field may not be null.");
-            None
-        }
-        Patch::Absent => None,
     }
 }
 

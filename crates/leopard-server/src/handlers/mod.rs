@@ -23,6 +23,10 @@
 //! - [`visa`]: `timeline.visa_application` (`VISA_APPLICATION_CREATED`, `ASSIGNED`,
 //!   `VISA_STATUS_CHANGED` on the application's client) and
 //!   `notifications.visa_application_assigned` (`VISA_APPLICATION_ASSIGNED` to a new assignee).
+//! - [`college`]: `timeline.college_application` (`COLLEGE_APPLICATION_CREATED`, `ASSIGNED`,
+//!   `APPLICATION_STAGE_CHANGED` on the application's client) and
+//!   `notifications.application_assigned` (`APPLICATION_ASSIGNED` to the assignee of a new or
+//!   reassigned application).
 //!
 //! The client handlers are transactional, and each of their writes is keyed by the event's id
 //! (`client_activities.event_id`, `notifications (event_id, assigned_to_id, notification_type)`),
@@ -48,6 +52,7 @@ use sqlx::PgConnection;
 
 use crate::notify::{notify, NewNotification, NotificationType};
 
+pub mod college;
 pub mod notes;
 pub mod profile;
 pub mod tasks;
