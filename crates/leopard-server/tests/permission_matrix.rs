@@ -7,7 +7,10 @@
 //! client's branch; calendar events are the actor's own (inside) plus, with `view_team_events`,
 //! their team's; language exams and agents are tenant-wide master data written by admins only
 //! (agents are not even readable by Region Managers and Consultants, as in the original); visa
-//! applications follow their client's branch.
+//! applications follow their client's branch. Institute children and the course taxonomy are
+//! read by every role and written by Super and Branch Admins; application types and college
+//! applications (which follow their client's branch) belong to Super and Branch Admins only,
+//! as in the original.
 //!
 //! The organisation: regions North (branches A, B) and South (branch C), branch D without a
 //! region. The actors: a Super Admin, a Region Manager of North, a Branch Admin of A and a
@@ -52,10 +55,20 @@ enum Res {
     Agents,
     VisaApplications,
     Institutes,
+    InstituteLocations,
+    InstituteIntakes,
+    ContactPersons,
+    Requirements,
+    CourseLevels,
+    BroadFields,
+    NarrowFields,
+    Courses,
+    ApplicationTypes,
+    CollegeApplications,
 }
 
 /// Every resource of the matrix.
-const RESOURCES: [Res; 17] = [
+const RESOURCES: [Res; 27] = [
     Res::Users,
     Res::Groups,
     Res::Permissions,
@@ -73,6 +86,16 @@ const RESOURCES: [Res; 17] = [
     Res::Agents,
     Res::VisaApplications,
     Res::Institutes,
+    Res::InstituteLocations,
+    Res::InstituteIntakes,
+    Res::ContactPersons,
+    Res::Requirements,
+    Res::CourseLevels,
+    Res::BroadFields,
+    Res::NarrowFields,
+    Res::Courses,
+    Res::ApplicationTypes,
+    Res::CollegeApplications,
 ];
 
 /// What a list must return.
@@ -624,7 +647,105 @@ fn matrix() -> Vec<Expect> {
         all(403),
         all(403),
     ));
+    // Institute children and the course taxonomy: read with their own view permission or
+    // `view_institute` (every role), written with their own permissions only (Super and Branch
+    // Admins; the Region Manager's institute permissions do not extend to them).
+    let children: [(Res, &'static [&'static str]); 8] = [
+        (InstituteLocations, &["Fixture State"]),
+        (InstituteIntakes, &["Fixture intake"]),
+        (ContactPersons, &["Fixture Contact"]),
+        (Requirements, &["Fixture Requirement"]),
+        (CourseLevels, &["Fixture Level"]),
+        (BroadFields, &["Fixture Broad"]),
+        (NarrowFields, &["Fixture Narrow"]),
+        (Courses, &["Fixture Course"]),
+    ];
+    for (res, rows) in children {
+        for role in [SuperAdmin, BranchAdmin] {
+            lines.push(e(
+                res,
+                role,
+                List::Exactly(rows),
+                all(200),
+                all(201),
+                all(200),
+                all(204),
+            ));
+        }
+        for role in [RegionManager, Consultant] {
+            lines.push(e(
+                res,
+                role,
+                List::Exactly(rows),
+                all(200),
+                all(403),
+                all(403),
+                all(403),
+            ));
+        }
+    }
+    // Application types and college applications: only the Super and Branch Admins hold their
+    // permissions (as in the original); applications follow the client's branch.
+    for role in [SuperAdmin, BranchAdmin] {
+        lines.push(e(
+            ApplicationTypes,
+            role,
+            List::Exactly(&["Fixture Type"]),
+            all(200),
+            all(201),
+            all(200),
+            all(204),
+        ));
+    }
+    lines.extend([
+        e(
+            CollegeApplications,
+            SuperAdmin,
+            List::Exactly(&["College A", "College B", "College C", "College D"]),
+            all(200),
+            all(201),
+            all(200),
+            all(204),
+        ),
+        e(
+            CollegeApplications,
+            BranchAdmin,
+            List::Exactly(&["College A"]),
+            row(200, 404),
+            row(201, 404),
+            row(200, 404),
+            row(204, 404),
+        ),
+    ]);
+    for res in [ApplicationTypes, CollegeApplications] {
+        for role in [RegionManager, Consultant] {
+            lines.push(e(
+                res,
+                role,
+                List::Forbidden,
+                all(403),
+                all(403),
+                all(403),
+                all(403),
+            ));
+        }
+    }
     lines
+}
+
+/// The fixture institute ("Institute A") with its course, campus and intake, the taxonomy, and
+/// the application type with its one stage.
+#[derive(Debug, Clone, Copy)]
+struct Study {
+    institute: i64,
+    level: i64,
+    broad: i64,
+    narrow: i64,
+    course: i64,
+    location: i64,
+    intake: i64,
+    app_type: i64,
+    stage: i64,
 }
 
 struct World {
@@ -636,10 +757,130 @@ struct World {
     exam: i64,
     /// The visa type of the applications the matrix creates.
     visa_type: i64,
+    /// The fixture institute, course taxonomy and application type the matrix builds on.
+    study: Study,
     /// The actors: role, user id, token.
     actors: Vec<(Role, i64)>,
     tokens: Vec<(Role, String)>,
     serial: std::sync::atomic::AtomicUsize,
+}
+
+impl Study {
+    /// Seeds the study-abroad fixtures: children of "Institute A" named "Fixture …", the
+    /// taxonomy, a course, an application type with one stage, and one college application per
+    /// fixture client ("College A" … "College D", by student id).
+    async fn seed(conn: &mut sqlx::PgConnection, clients: &[i64; 4]) -> Self {
+        async fn id(conn: &mut sqlx::PgConnection, sql: &str) -> i64 {
+            sqlx::query_scalar(sql)
+                .fetch_one(conn)
+                .await
+                .expect("study fixture")
+        }
+        let institute = id(conn, "SELECT id FROM institutes WHERE name = 'Institute A'").await;
+        let location = id(
+            conn,
+            &format!(
+                "INSERT INTO institute_locations (institute_id, state, country)
+             VALUES ({institute}, 'Fixture State', 'AU') RETURNING id"
+            ),
+        )
+        .await;
+        let intake = id(
+            conn,
+            &format!(
+                "INSERT INTO institute_intakes (institute_id, intake_date, description)
+             VALUES ({institute}, '2031-02-01', 'Fixture intake') RETURNING id"
+            ),
+        )
+        .await;
+        id(
+            conn,
+            &format!(
+                "INSERT INTO institute_contact_persons (institute_id, name)
+             VALUES ({institute}, 'Fixture Contact') RETURNING id"
+            ),
+        )
+        .await;
+        id(
+            conn,
+            &format!(
+                "INSERT INTO institute_requirements (institute_id, title)
+             VALUES ({institute}, 'Fixture Requirement') RETURNING id"
+            ),
+        )
+        .await;
+        let level = id(
+            conn,
+            "INSERT INTO course_levels (name) VALUES ('Fixture Level') RETURNING id",
+        )
+        .await;
+        let broad = id(
+            conn,
+            "INSERT INTO broad_fields (name) VALUES ('Fixture Broad') RETURNING id",
+        )
+        .await;
+        let narrow = id(
+            conn,
+            &format!(
+                "INSERT INTO narrow_fields (name, broad_field_id)
+             VALUES ('Fixture Narrow', {broad}) RETURNING id"
+            ),
+        )
+        .await;
+        let course = id(
+            conn,
+            &format!(
+            "INSERT INTO courses (institute_id, name, level_id, broad_field_id, narrow_field_id,
+                                  total_tuition_fee, coe_fee)
+             VALUES ({institute}, 'Fixture Course', {level}, {broad}, {narrow}, 1000, 100)
+             RETURNING id"
+        ),
+        )
+        .await;
+        let app_type = id(
+            conn,
+            "INSERT INTO application_types (title) VALUES ('Fixture Type') RETURNING id",
+        )
+        .await;
+        let stage = id(
+            conn,
+            &format!(
+                "INSERT INTO stages (application_type_id, stage_name, position)
+             VALUES ({app_type}, 'Applied', 1) RETURNING id"
+            ),
+        )
+        .await;
+        let study = Self {
+            institute,
+            level,
+            broad,
+            narrow,
+            course,
+            location,
+            intake,
+            app_type,
+            stage,
+        };
+        for (client, name) in clients.iter().zip(["A", "B", "C", "D"]) {
+            id(
+                conn,
+                &study.application_sql(*client, &format!("College {name}")),
+            )
+            .await;
+        }
+        study
+    }
+
+    /// An `INSERT … RETURNING id` of a college application of `client` with `student_id`.
+    fn application_sql(&self, client: i64, student_id: &str) -> String {
+        format!(
+            "INSERT INTO college_applications (application_type_id, stage_id, client_id,
+                 institute_id, course_id, start_date_id, location_id, total_tuition_fee,
+                 student_id)
+             VALUES ({}, {}, {client}, {}, {}, {}, {}, 1000, '{student_id}') RETURNING id",
+            self.app_type, self.stage, self.institute, self.course, self.intake, self.location
+        )
+    }
 }
 
 impl World {
@@ -785,6 +1026,7 @@ impl World {
         .execute(&mut *tx)
         .await
         .expect("fixture institutes");
+        let study = Study::seed(&mut tx, &clients).await;
         // The exam every created or target result uses (its name has a digit, so lists ignore
         // it like every other row the matrix creates).
         let exam: i64 =
@@ -812,6 +1054,7 @@ impl World {
             clients,
             exam,
             visa_type,
+            study,
             actors,
             tokens,
             serial: std::sync::atomic::AtomicUsize::new(0),
@@ -988,6 +1231,80 @@ impl World {
                 ))
                 .await
             }
+            Res::InstituteLocations => {
+                self.sql_id(&format!(
+                    "INSERT INTO institute_locations (institute_id, state, country)
+                     VALUES ({}, 'Target {n}', 'AU') RETURNING id",
+                    self.study.institute
+                ))
+                .await
+            }
+            Res::InstituteIntakes => {
+                self.sql_id(&format!(
+                    "INSERT INTO institute_intakes (institute_id, intake_date, description)
+                     VALUES ({}, '2031-07-01', 'Target {n}') RETURNING id",
+                    self.study.institute
+                ))
+                .await
+            }
+            Res::ContactPersons => {
+                self.sql_id(&format!(
+                    "INSERT INTO institute_contact_persons (institute_id, name)
+                     VALUES ({}, 'Target {n}') RETURNING id",
+                    self.study.institute
+                ))
+                .await
+            }
+            Res::Requirements => {
+                self.sql_id(&format!(
+                    "INSERT INTO institute_requirements (institute_id, title)
+                     VALUES ({}, 'Target {n}') RETURNING id",
+                    self.study.institute
+                ))
+                .await
+            }
+            Res::CourseLevels => {
+                self.sql_id(&format!(
+                    "INSERT INTO course_levels (name) VALUES ('Target {n}') RETURNING id"
+                ))
+                .await
+            }
+            Res::BroadFields => {
+                self.sql_id(&format!(
+                    "INSERT INTO broad_fields (name) VALUES ('Target {n}') RETURNING id"
+                ))
+                .await
+            }
+            Res::NarrowFields => {
+                self.sql_id(&format!(
+                    "INSERT INTO narrow_fields (name, broad_field_id)
+                     VALUES ('Target {n}', {}) RETURNING id",
+                    self.study.broad
+                ))
+                .await
+            }
+            Res::Courses => {
+                let s = self.study;
+                self.sql_id(&format!(
+                    "INSERT INTO courses (institute_id, name, level_id, broad_field_id,
+                                          narrow_field_id, total_tuition_fee, coe_fee)
+                     VALUES ({}, 'Target {n}', {}, {}, {}, 1000, 100) RETURNING id",
+                    s.institute, s.level, s.broad, s.narrow
+                ))
+                .await
+            }
+            Res::ApplicationTypes => {
+                self.sql_id(&format!(
+                    "INSERT INTO application_types (title) VALUES ('Target {n}') RETURNING id"
+                ))
+                .await
+            }
+            Res::CollegeApplications => {
+                let sql = self
+                    .study
+                    .application_sql(self.client(inside), &format!("Target {n}"));
+                self.sql_id(&sql).await
+            }
         }
     }
 
@@ -1029,6 +1346,16 @@ impl World {
             Res::Agents => "/api/v1/agents/",
             Res::Institutes => "/api/v1/institutes/",
             Res::VisaApplications => "/api/v1/visa-applications/",
+            Res::InstituteLocations => "/api/v1/institute-locations/",
+            Res::InstituteIntakes => "/api/v1/institute-intakes/",
+            Res::ContactPersons => "/api/v1/institute-contact-persons/",
+            Res::Requirements => "/api/v1/institute-requirements/",
+            Res::CourseLevels => "/api/v1/course-levels/",
+            Res::BroadFields => "/api/v1/broad-fields/",
+            Res::NarrowFields => "/api/v1/narrow-fields/",
+            Res::Courses => "/api/v1/courses/",
+            Res::ApplicationTypes => "/api/v1/application-types/",
+            Res::CollegeApplications => "/api/v1/college-applications/",
         }
     }
 
@@ -1090,10 +1417,41 @@ impl World {
                 "position": "Clerk", "start_date": "2020-01-01", "end_date": "2021-01-01",
                 "country": "NP",
             }),
+            Res::InstituteLocations => json!({
+                "institute": self.study.institute, "state": format!("Created {n}"),
+                "country": "AU",
+            }),
+            Res::InstituteIntakes => json!({
+                "institute": self.study.institute, "intake_date": "2031-09-01",
+                "description": format!("Created {n}"),
+            }),
+            Res::ContactPersons => {
+                json!({"institute": self.study.institute, "name": format!("Created {n}")})
+            }
+            Res::Requirements => {
+                json!({"institute": self.study.institute, "title": format!("Created {n}")})
+            }
+            Res::CourseLevels | Res::BroadFields => json!({"name": format!("Created {n}")}),
+            Res::NarrowFields => {
+                json!({"name": format!("Created {n}"), "broad_field": self.study.broad})
+            }
+            Res::Courses => json!({
+                "institute": self.study.institute, "name": format!("Created {n}"),
+                "level": self.study.level, "broad_field": self.study.broad,
+                "narrow_field": self.study.narrow, "total_tuition_fee": "1000",
+                "coe_fee": "100",
+            }),
+            Res::ApplicationTypes => json!({"title": format!("Created {n}")}),
+            Res::CollegeApplications => json!({
+                "application_type_id": self.study.app_type, "client_id": self.client(inside),
+                "institute_id": self.study.institute, "course_id": self.study.course,
+                "location_id": self.study.location, "start_date_id": self.study.intake,
+                "total_tuition_fee": "1000", "student_id": format!("Created {n}"),
+            }),
         }
     }
 
-    fn update_body(res: Res) -> Value {
+    fn update_body(&self, res: Res) -> Value {
         match res {
             Res::Users => json!({"first_name": "Changed"}),
             Res::Groups => json!({"permission_ids": []}),
@@ -1111,7 +1469,17 @@ impl World {
             Res::Employments => json!({"position": "Changed"}),
             Res::Agents => json!({"description": "changed"}),
             Res::Institutes => json!({"phone": "0299990000"}),
-            Res::VisaApplications => json!({"notes": "changed"}),
+            Res::VisaApplications | Res::CollegeApplications => json!({"notes": "changed"}),
+            Res::InstituteLocations => json!({"postcode": "2000"}),
+            // A digit keeps the changed intake out of the fixture comparison.
+            Res::InstituteIntakes => json!({"description": "Changed 1"}),
+            Res::Requirements | Res::Courses | Res::ApplicationTypes => {
+                json!({"description": "changed"})
+            }
+            Res::ContactPersons => json!({"position": "Changed"}),
+            Res::CourseLevels | Res::BroadFields | Res::NarrowFields => {
+                json!({"name": format!("Changed {}", self.next())})
+            }
         }
     }
 
@@ -1146,6 +1514,12 @@ fn names(res: Res, page: &Value) -> BTreeSet<String> {
             Res::Qualifications => r["course"].as_str().expect("course").to_owned(),
             Res::Employments => r["employer_name"].as_str().expect("employer").to_owned(),
             Res::Agents => r["agent_name"].as_str().expect("agent name").to_owned(),
+            Res::InstituteLocations => r["state"].as_str().expect("state").to_owned(),
+            Res::InstituteIntakes => r["description"].as_str().expect("description").to_owned(),
+            Res::Requirements | Res::ApplicationTypes => {
+                r["title"].as_str().expect("title").to_owned()
+            }
+            Res::CollegeApplications => r["student_id"].as_str().expect("student id").to_owned(),
             Res::VisaApplications => r["transaction_reference_no"]
                 .as_str()
                 .expect("reference")
@@ -1256,7 +1630,7 @@ async fn every_role_gets_exactly_the_access_the_matrix_says_on_every_resource() 
                     role,
                     Method::PATCH,
                     &format!("{base}{id}/"),
-                    Some(World::update_body(res)),
+                    Some(world.update_body(res)),
                 )
                 .await;
             cells += 1;

@@ -102,7 +102,26 @@ async fn seed_rows(app: &TestApp, owner: i64) {
          INSERT INTO courses (name, institute_id, level_id, broad_field_id, narrow_field_id,
                               total_tuition_fee, coe_fee)
               SELECT 'Course ' || i.id, i.id, l.id, n.broad_field_id, n.id, 30000, 500
-                FROM institutes i, course_levels l, narrow_fields n;"
+                FROM institutes i, course_levels l, narrow_fields n;
+         INSERT INTO institute_locations (institute_id, state, country)
+              SELECT id, 'NSW', 'AU' FROM institutes;
+         INSERT INTO institute_intakes (institute_id, intake_date)
+              SELECT id, DATE '2031-02-01' FROM institutes;
+         INSERT INTO application_types (title) SELECT 'Type ' || id FROM clients;
+         INSERT INTO stages (application_type_id, stage_name, position)
+              SELECT id, 'Applied', 1 FROM application_types;
+         INSERT INTO college_applications (application_type_id, stage_id, client_id,
+                                           institute_id, course_id, start_date_id, location_id,
+                                           total_tuition_fee, assigned_to_id, super_agent_id)
+              SELECT s.application_type_id, s.id, c.id, i.id, co.id, it.id, l.id, 30000, {owner},
+                     NULL
+                FROM clients c
+                JOIN institutes i ON i.name = 'Institute ' || c.id
+                JOIN courses co ON co.institute_id = i.id
+                JOIN institute_intakes it ON it.institute_id = i.id
+                JOIN institute_locations l ON l.institute_id = i.id
+                JOIN application_types t ON t.title = 'Type ' || c.id
+                JOIN stages s ON s.application_type_id = t.id;"
     ))
     .execute(&mut *tx)
     .await
@@ -152,6 +171,8 @@ async fn list_endpoints_run_the_same_few_statements_for_one_row_as_for_sixty() {
         "/api/v1/employments/",
         "/api/v1/institutes/",
         "/api/v1/courses/",
+        "/api/v1/application-types/",
+        "/api/v1/college-applications/",
     ] {
         // Reminders cap their pages at 50.
         let large = if path.starts_with("/api/v1/reminders/") {
