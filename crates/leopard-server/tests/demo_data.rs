@@ -168,3 +168,79 @@ async fn the_demo_branch_admin_sees_the_team_meeting_and_the_city_pool_stays_out
         "{tasks}"
     );
 }
+
+#[tokio::test]
+async fn the_demo_dashboards_show_visa_and_college_applications_across_statuses_and_stages() {
+    let app = demo().await;
+    let admin = token(&app, "admin").await;
+    let branch_admin = token(&app, "branch.admin").await;
+
+    let visa = get(
+        &app,
+        &admin,
+        "/api/v1/visa-applications/dashboard-statistics/",
+    )
+    .await;
+    assert_eq!(visa["total_applications"], 9, "{visa}");
+    for status in [
+        "TO_BE_APPLIED",
+        "VISA_APPLIED",
+        "CASE_OPENED",
+        "GRANTED",
+        "REJECTED",
+    ] {
+        assert!(
+            visa["status_breakdown"][status].as_i64().unwrap_or(0) >= 1,
+            "{status}: {visa}"
+        );
+    }
+    assert!(visa["pending_assignments"].as_i64().unwrap_or(0) >= 1);
+
+    let college = get(
+        &app,
+        &admin,
+        "/api/v1/college-applications/dashboard-statistics/?time_filter=all",
+    )
+    .await;
+    assert_eq!(college["total_applications"], 12, "{college}");
+    // Three applications sit in their type's final stage (Enrolled).
+    assert_eq!(college["final_stage_count"], 3, "{college}");
+    assert_eq!(
+        college["application_type_breakdown"]
+            .as_array()
+            .map_or(0, Vec::len),
+        3
+    );
+    assert_eq!(
+        college["institute_breakdown"]
+            .as_array()
+            .map_or(0, Vec::len),
+        4
+    );
+    let counts = get(&app, &admin, "/api/v1/college-applications/stage-counts/").await;
+    assert_eq!(counts["total"], 12);
+    assert!(
+        counts["by_stage"].as_array().map_or(0, Vec::len) >= 6,
+        "{counts}"
+    );
+
+    // The branch admin of Head Office sees Head Office's applications only.
+    let own = get(&app, &branch_admin, "/api/v1/college-applications/").await;
+    let all = get(&app, &admin, "/api/v1/college-applications/").await;
+    assert!(count(&own) > 0 && count(&own) < count(&all), "{own}");
+
+    // The master data the forms need is there.
+    for (path, at_least) in [
+        ("/api/v1/agents/", 5),
+        ("/api/v1/institutes/", 4),
+        ("/api/v1/courses/", 7),
+        ("/api/v1/institute-intakes/", 24),
+        ("/api/v1/application-types/", 3),
+        ("/api/v1/visa-types/", 5),
+    ] {
+        let page = get(&app, &admin, path).await;
+        assert!(count(&page) >= at_least, "{path}: {page}");
+    }
+    let stages = get(&app, &admin, "/api/v1/stages/").await;
+    assert_eq!(stages.as_array().map_or(0, Vec::len), 13);
+}

@@ -79,9 +79,15 @@ pub async fn seed_demo_org(conn: &mut PgConnection, max_users: i32) -> Result<bo
 /// created by [`seed_demo_org`]: 14 clients across both branches and all stages, notes, profile
 /// records (language exams, results, qualifications, employment, passports), tasks for the
 /// consultant and both branch pools, reminders, calendar events, and the timeline and
-/// notification rows those would have produced. Dates are relative to now.
+/// notification rows those would have produced; then (`demo_study.sql`) agents, visa types and
+/// applications in every status, institutes with campuses, intakes, contacts and requirements,
+/// the course taxonomy and courses, application types with stages, and college applications
+/// spread across stages, institutes and both branches. Dates are relative to now.
 pub async fn seed_demo_crm(conn: &mut PgConnection) -> Result<(), ApiError> {
     sqlx::raw_sql(include_str!("demo_crm.sql"))
+        .execute(&mut *conn)
+        .await?;
+    sqlx::raw_sql(include_str!("demo_study.sql"))
         .execute(&mut *conn)
         .await?;
     Ok(())
