@@ -808,6 +808,41 @@ async fn ensure_links(conn: &mut PgConnection, input: &ClientInput) -> Result<()
     errors.finish()
 }
 
+/// The branch of the client owning row `id` of `table` (a client-owned table with a
+/// `client_id` column, a constant of the caller) when `principal` may `action` it as a `kind`;
+/// `Err(not_found)` when there is no such row (or, with `live_only`, it is soft-deleted), or
+/// its client is soft-deleted or out of scope. `lock` locks the client, then the row.
+pub(crate) async fn owned_in_scope(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    (action, kind): (Action, ResourceKind),
+    (table, live_only): (&str, bool),
+    id: i64,
+    lock: bool,
+    not_found: impl Fn() -> ApiError,
+) -> Result<Option<i64>, ApiError> {
+    let live = if live_only {
+        " AND deleted_at IS NULL"
+    } else {
+        ""
+    };
+    let client: i64 = sqlx::query_scalar(&format!(
+        "SELECT client_id FROM {table} WHERE id = $1{live}"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(&not_found)?;
+    let branch = client_in_scope(conn, principal, action, kind, client, lock, &not_found).await?;
+    if lock {
+        sqlx::query(&format!("SELECT 1 FROM {table} WHERE id = $1 FOR UPDATE"))
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(branch)
+}
+
 /// A 400 on `assigned_to_id` unless user `id` exists; a 403 unless `principal` may see them.
 pub(crate) async fn ensure_assignable(
     conn: &mut PgConnection,

@@ -35,7 +35,7 @@ use serde_json::{Map, Value};
 use sqlx::postgres::PgArguments;
 use sqlx::PgConnection;
 
-use super::clients::{client_in_scope, ensure_assignable};
+use super::clients::{client_in_scope, ensure_assignable, owned_in_scope};
 use super::events;
 use super::input::{
     contains_pattern, date, decimal, int_param, list_params, object, param, path_id, required_id,
@@ -757,9 +757,8 @@ async fn dashboard(
         .await?)
 }
 
-/// The branch of live application `id`'s client when `principal` may `action` it; 404 when
-/// the application does not exist or is soft-deleted, or its client is soft-deleted or out of
-/// scope.
+/// The branch of application `id`'s client when `principal` may `action` it; 404 when the
+/// application does not exist or is soft-deleted, or its client is soft-deleted or out of scope.
 async fn application_in_scope(
     conn: &mut PgConnection,
     principal: &Principal,
@@ -767,30 +766,16 @@ async fn application_in_scope(
     id: i64,
     lock: bool,
 ) -> Result<Option<i64>, ApiError> {
-    let client: i64 = sqlx::query_scalar(
-        "SELECT client_id FROM college_applications WHERE id = $1 AND deleted_at IS NULL",
-    )
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or_else(not_found)?;
-    let branch = client_in_scope(
+    owned_in_scope(
         conn,
         principal,
-        action,
-        ResourceKind::CollegeApplication,
-        client,
+        (action, ResourceKind::CollegeApplication),
+        ("college_applications", true),
+        id,
         lock,
         not_found,
     )
-    .await?;
-    if lock {
-        sqlx::query("SELECT 1 FROM college_applications WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(branch)
+    .await
 }
 
 /// The first stage of live type `id`; a 400 on `application_type_id` when there is no such

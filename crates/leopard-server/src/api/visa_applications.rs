@@ -32,7 +32,7 @@ use serde_json::{json, Map, Value};
 use sqlx::postgres::PgArguments;
 use sqlx::PgConnection;
 
-use super::clients::{client_in_scope, ensure_assignable};
+use super::clients::{client_in_scope, ensure_assignable, owned_in_scope};
 use super::events;
 use super::input::{
     boolean, choice, contains_pattern, currency, date, decimal, int_param, list_params,
@@ -760,7 +760,7 @@ async fn dashboard(conn: &mut PgConnection, principal: &Principal) -> Result<Val
 }
 
 /// The branch of application `id`'s client when `principal` may `action` it; 404 when the
-/// application does not exist, its client is soft-deleted or out of scope.
+/// application does not exist, or its client is soft-deleted or out of scope.
 async fn application_in_scope(
     conn: &mut PgConnection,
     principal: &Principal,
@@ -768,28 +768,16 @@ async fn application_in_scope(
     id: i64,
     lock: bool,
 ) -> Result<Option<i64>, ApiError> {
-    let client: i64 = sqlx::query_scalar("SELECT client_id FROM visa_applications WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(not_found)?;
-    let branch = client_in_scope(
+    owned_in_scope(
         conn,
         principal,
-        action,
-        ResourceKind::VisaApplication,
-        client,
+        (action, ResourceKind::VisaApplication),
+        ("visa_applications", false),
+        id,
         lock,
         not_found,
     )
-    .await?;
-    if lock {
-        sqlx::query("SELECT 1 FROM visa_applications WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(branch)
+    .await
 }
 
 /// The checklist of visa type `id`; a 400 on `visa_type_id` when there is no such type.

@@ -18,7 +18,7 @@ use leopard_events::{async_trait, Event, EventHandler, HandlerContext, HandlerEr
 use serde_json::{json, Value};
 use sqlx::PgConnection;
 
-use super::{after, before, handler_tx, insert_activity, latest, user_id, user_name};
+use super::{after, assignment_description, before, handler_tx, insert_activity, latest, user_id};
 use crate::notify::{notify, NewNotification, NotificationType};
 
 /// `CollegeApplication.CREATE`.
@@ -82,22 +82,10 @@ pub async fn record_college_timeline(
                 format!("College Application created for {label}"),
             )
         }
-        COLLEGE_ASSIGNED_TO_UPDATE => {
-            let old = user_id(before(event, "assigned_to"));
-            let new = user_id(after(event, "assigned_to"));
-            metadata["old_assigned_to"] = json!(old);
-            metadata["new_assigned_to"] = json!(new);
-            metadata["assigned_to_id"] = json!(new);
-            let description = match new {
-                Some(user) => {
-                    let name = user_name(conn, user).await?;
-                    metadata["assigned_to_name"] = json!(name);
-                    format!("College Application assigned to {name}")
-                }
-                None => "College Application unassigned".to_owned(),
-            };
-            ("ASSIGNED", description)
-        }
+        COLLEGE_ASSIGNED_TO_UPDATE => (
+            "ASSIGNED",
+            assignment_description(conn, event, &mut metadata, "College Application").await?,
+        ),
         COLLEGE_STAGE_UPDATE => {
             let name = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_owned();
             let old = name(before(event, "stage_name"));

@@ -199,6 +199,31 @@ pub fn stage_label(stage: &str) -> String {
         .join(" ")
 }
 
+/// The description of the `ASSIGNED` timeline entry of an `<Entity>.assigned_to.UPDATE` event
+/// about a `noun` ("Visa Application"): "<noun> assigned to <name>" or "<noun> unassigned".
+/// Records `old_assigned_to`, `new_assigned_to`, `assigned_to_id` and (when assigned)
+/// `assigned_to_name` in `metadata`.
+pub(crate) async fn assignment_description(
+    conn: &mut PgConnection,
+    event: &Event,
+    metadata: &mut Value,
+    noun: &str,
+) -> Result<String, sqlx::Error> {
+    let old = user_id(before(event, "assigned_to"));
+    let new = user_id(after(event, "assigned_to"));
+    metadata["old_assigned_to"] = json!(old);
+    metadata["new_assigned_to"] = json!(new);
+    metadata["assigned_to_id"] = json!(new);
+    Ok(match new {
+        Some(user) => {
+            let name = user_name(conn, user).await?;
+            metadata["assigned_to_name"] = json!(name);
+            format!("{noun} assigned to {name}")
+        }
+        None => format!("{noun} unassigned"),
+    })
+}
+
 /// A user's full name, else username, else "Unknown User" (no such user).
 pub(crate) async fn user_name(conn: &mut PgConnection, id: i64) -> Result<String, sqlx::Error> {
     let name: Option<String> = sqlx::query_scalar(

@@ -18,7 +18,10 @@ use leopard_events::{async_trait, Event, EventHandler, HandlerContext, HandlerEr
 use serde_json::{json, Value};
 use sqlx::PgConnection;
 
-use super::{after, before, handler_tx, insert_activity, latest, stage_label, user_id, user_name};
+use super::{
+    after, assignment_description, before, handler_tx, insert_activity, latest, stage_label,
+    user_id,
+};
 use crate::notify::{notify, NewNotification, NotificationType};
 
 /// `VisaApplication.CREATE`.
@@ -82,22 +85,10 @@ pub async fn record_visa_timeline(
                 format!("Visa Application created for {label}"),
             )
         }
-        VISA_ASSIGNED_TO_UPDATE => {
-            let old = user_id(before(event, "assigned_to"));
-            let new = user_id(after(event, "assigned_to"));
-            metadata["old_assigned_to"] = json!(old);
-            metadata["new_assigned_to"] = json!(new);
-            metadata["assigned_to_id"] = json!(new);
-            let description = match new {
-                Some(user) => {
-                    let name = user_name(conn, user).await?;
-                    metadata["assigned_to_name"] = json!(name);
-                    format!("Visa Application assigned to {name}")
-                }
-                None => "Visa Application unassigned".to_owned(),
-            };
-            ("ASSIGNED", description)
-        }
+        VISA_ASSIGNED_TO_UPDATE => (
+            "ASSIGNED",
+            assignment_description(conn, event, &mut metadata, "Visa Application").await?,
+        ),
         VISA_STATUS_UPDATE => {
             let old = before(event, "status")
                 .and_then(Value::as_str)
