@@ -22,6 +22,7 @@ use tracing::Level;
 
 use crate::api;
 use crate::identity::PgPrincipals;
+use crate::openapi;
 use crate::realtime::Realtime;
 
 /// Everything the application needs to be built.
@@ -140,8 +141,13 @@ impl FromRef<AppState> for Arc<Authenticator> {
 /// outside [`api::table`] because its body never ends.
 pub const STREAM_PATH: &str = "/api/v1/notifications/stream/";
 
-/// Paths that are served without a tenant.
-pub const PUBLIC_PATHS: &[&str] = &["/health/", "/api/platform/"];
+/// Paths that are served without a tenant (the OpenAPI document and its UI on every host).
+pub const PUBLIC_PATHS: &[&str] = &[
+    "/health/",
+    "/api/platform/",
+    openapi::SCHEMA_PATH,
+    openapi::DOCS_PATH,
+];
 
 /// Builds the application router. Fails only for a secret shorter than 32 bytes.
 pub fn router(config: AppConfig) -> Result<Router, ApiError> {
@@ -173,11 +179,26 @@ pub fn router(config: AppConfig) -> Result<Router, ApiError> {
         tenancy = tenancy.with_public_path(*path);
     }
     Ok(Router::new()
-        .route("/health/", get(health))
-        .route("/api/public/tenant-info/", get(tenant_info))
+        .route("/health/", get(health).fallback(method_not_allowed))
+        .route(
+            "/api/public/tenant-info/",
+            get(tenant_info).fallback(method_not_allowed),
+        )
         .route(
             STREAM_PATH,
             get(crate::realtime::stream).fallback(|| async { ApiError::MethodNotAllowed }),
+        )
+        .route(
+            openapi::SCHEMA_PATH,
+            get(openapi::schema).fallback(method_not_allowed),
+        )
+        .route(
+            openapi::DOCS_PATH,
+            get(openapi::docs).fallback(method_not_allowed),
+        )
+        .route(
+            openapi::DOCS_FILE_PATH,
+            get(openapi::docs_file).fallback(method_not_allowed),
         )
         .merge(api::routes())
         .fallback(not_found)
@@ -230,6 +251,11 @@ pub fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
             HeaderName::from_static("last-event-id"),
         ])
         .max_age(Duration::from_secs(600))
+}
+
+/// A known path asked with a method it does not serve: a JSON 405.
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
 }
 
 /// Unknown routes: a JSON 404.
