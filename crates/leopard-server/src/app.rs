@@ -203,6 +203,7 @@ pub fn router(config: AppConfig) -> Result<Router, ApiError> {
         .merge(api::routes())
         .fallback(not_found)
         .with_state(state)
+        .layer(axum::middleware::from_fn(refuse_null_characters))
         .layer(tenancy)
         .layer(
             // Spans carry the method and path only: query strings may hold tokens.
@@ -251,6 +252,25 @@ pub fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
             HeaderName::from_static("last-event-id"),
         ])
         .max_age(Duration::from_secs(600))
+}
+
+/// A query parameter holding a NUL character (`%00`) is a 400 on that parameter: PostgreSQL
+/// text cannot hold one, so a filter carrying it would fail in the database with a 500.
+async fn refuse_null_characters(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(query) = request.uri().query().filter(|q| q.contains("%00")) {
+        let pairs = leopard_http::pagination::query_pairs(Some(query));
+        if let Some((key, _)) = pairs
+            .iter()
+            .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            return ApiError::field(&key.replace('\0', ""), "Null characters are not allowed.")
+                .into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// A known path asked with a method it does not serve: a JSON 405.
