@@ -22,6 +22,7 @@ use tracing::Level;
 
 use crate::api;
 use crate::identity::PgPrincipals;
+use crate::openapi;
 use crate::realtime::Realtime;
 
 /// Everything the application needs to be built.
@@ -140,8 +141,13 @@ impl FromRef<AppState> for Arc<Authenticator> {
 /// outside [`api::table`] because its body never ends.
 pub const STREAM_PATH: &str = "/api/v1/notifications/stream/";
 
-/// Paths that are served without a tenant.
-pub const PUBLIC_PATHS: &[&str] = &["/health/", "/api/platform/"];
+/// Paths that are served without a tenant (the OpenAPI document and its UI on every host).
+pub const PUBLIC_PATHS: &[&str] = &[
+    "/health/",
+    "/api/platform/",
+    openapi::SCHEMA_PATH,
+    openapi::DOCS_PATH,
+];
 
 /// Builds the application router. Fails only for a secret shorter than 32 bytes.
 pub fn router(config: AppConfig) -> Result<Router, ApiError> {
@@ -173,15 +179,31 @@ pub fn router(config: AppConfig) -> Result<Router, ApiError> {
         tenancy = tenancy.with_public_path(*path);
     }
     Ok(Router::new()
-        .route("/health/", get(health))
-        .route("/api/public/tenant-info/", get(tenant_info))
+        .route("/health/", get(health).fallback(method_not_allowed))
+        .route(
+            "/api/public/tenant-info/",
+            get(tenant_info).fallback(method_not_allowed),
+        )
         .route(
             STREAM_PATH,
             get(crate::realtime::stream).fallback(|| async { ApiError::MethodNotAllowed }),
         )
+        .route(
+            openapi::SCHEMA_PATH,
+            get(openapi::schema).fallback(method_not_allowed),
+        )
+        .route(
+            openapi::DOCS_PATH,
+            get(openapi::docs).fallback(method_not_allowed),
+        )
+        .route(
+            openapi::DOCS_FILE_PATH,
+            get(openapi::docs_file).fallback(method_not_allowed),
+        )
         .merge(api::routes())
         .fallback(not_found)
         .with_state(state)
+        .layer(axum::middleware::from_fn(refuse_null_characters))
         .layer(tenancy)
         .layer(
             // Spans carry the method and path only: query strings may hold tokens.
@@ -230,6 +252,30 @@ pub fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
             HeaderName::from_static("last-event-id"),
         ])
         .max_age(Duration::from_secs(600))
+}
+
+/// A query parameter holding a NUL character (`%00`) is a 400 on that parameter: PostgreSQL
+/// text cannot hold one, so a filter carrying it would fail in the database with a 500.
+async fn refuse_null_characters(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(query) = request.uri().query().filter(|q| q.contains("%00")) {
+        let pairs = leopard_http::pagination::query_pairs(Some(query));
+        if let Some((key, _)) = pairs
+            .iter()
+            .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            return ApiError::field(&key.replace('\0', ""), "Null characters are not allowed.")
+                .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// A known path asked with a method it does not serve: a JSON 405.
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
 }
 
 /// Unknown routes: a JSON 404.

@@ -10,6 +10,7 @@ pub mod handlers;
 pub mod identity;
 pub mod migrations;
 pub mod notify;
+pub mod openapi;
 pub mod realtime;
 pub mod scheduler;
 pub mod seed;

@@ -83,12 +83,14 @@ pub fn routes() -> Vec<ApiRoute> {
             "/api/v1/events/upcoming/",
             Access::Tenant,
             [(Method::GET, get(upcoming))],
-        ),
+        )
+        .paginated(true),
         route(
             "/api/v1/events/today/",
             Access::Tenant,
             [(Method::GET, get(today))],
-        ),
+        )
+        .paginated(true),
         route(
             "/api/v1/events/{id}/",
             Access::Tenant,

@@ -100,7 +100,8 @@ pub fn routes() -> Vec<ApiRoute> {
             "/api/v1/clients/{id}/timeline/",
             Access::Tenant,
             [(Method::GET, get(timeline))],
-        ),
+        )
+        .paginated(true),
     ]
 }
 

@@ -576,6 +576,10 @@ pub(crate) fn string_list(
 /// as sent (passwords are not trimmed).
 pub(crate) fn credential(body: &Value, field: &str) -> Result<String, ApiError> {
     match body.get(field) {
+        // PostgreSQL text cannot hold NUL: such a credential would fail the lookup with a 500.
+        Some(Value::String(s)) if s.contains('\0') => {
+            Err(ApiError::field(field, "Null characters are not allowed."))
+        }
         Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
         Some(Value::String(_)) => Err(ApiError::field(field, "This field may not be blank.")),
         Some(Value::Null) | None => Err(ApiError::field(field, "This field is required.")),
@@ -681,6 +685,17 @@ mod tests {
             credential(&body, "password").ok().as_deref(),
             Some(" keep spaces ")
         );
+    }
+
+    #[test]
+    fn a_credential_holding_a_null_character_is_a_400_not_a_database_error() {
+        let body = serde_json::json!({"username": "ad\u{0}min"});
+        match credential(&body, "username") {
+            Err(ApiError::Validation(fields)) => {
+                assert_eq!(fields["username"], ["Null characters are not allowed."])
+            }
+            other => panic!("expected a 400, got {other:?}"),
+        }
     }
 
     #[test]

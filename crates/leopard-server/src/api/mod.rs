@@ -67,7 +67,73 @@ pub struct ApiRoute {
     pub methods: Vec<Method>,
     /// Who may call it.
     pub access: Access,
+    /// What the OpenAPI document says of some methods where its defaults do not hold.
+    docs: Vec<(Method, OpDoc)>,
     router: MethodRouter<AppState>,
+}
+
+/// What the OpenAPI document ([`crate::openapi`]) says of one method of a route where the
+/// defaults derived from the path and method do not hold. Set with [`ApiRoute::paginated`],
+/// [`ApiRoute::statuses`], [`ApiRoute::upload`] and [`ApiRoute::produces`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpDoc {
+    /// Whether a GET answers a page `{count, next, previous, results}`.
+    pub paginated: Option<bool>,
+    /// The success statuses.
+    pub statuses: Option<&'static [u16]>,
+    /// The body is `multipart/form-data` with this one file field.
+    pub upload: Option<&'static str>,
+    /// The media type of the success body when it is not JSON.
+    pub produces: Option<&'static str>,
+}
+
+impl ApiRoute {
+    /// What the OpenAPI document should say of `method` beyond its defaults.
+    pub fn doc(&self, method: &Method) -> OpDoc {
+        self.docs
+            .iter()
+            .find(|(m, _)| m == method)
+            .map(|(_, d)| *d)
+            .unwrap_or_default()
+    }
+
+    fn with_doc(mut self, method: Method, change: impl FnOnce(&mut OpDoc)) -> Self {
+        match self.docs.iter_mut().find(|(m, _)| *m == method) {
+            Some((_, doc)) => change(doc),
+            None => {
+                let mut doc = OpDoc::default();
+                change(&mut doc);
+                self.docs.push((method, doc));
+            }
+        }
+        self
+    }
+
+    /// Documents whether the route's GET answers a page (the default: a GET on a collection
+    /// path that also takes POST does).
+    #[must_use]
+    pub fn paginated(self, yes: bool) -> Self {
+        self.with_doc(Method::GET, |d| d.paginated = Some(yes))
+    }
+
+    /// Documents the success statuses of `method` (the defaults: 201 for a POST on a
+    /// collection path that also takes GET, 204 for DELETE, 200 otherwise).
+    #[must_use]
+    pub fn statuses(self, method: Method, statuses: &'static [u16]) -> Self {
+        self.with_doc(method, |d| d.statuses = Some(statuses))
+    }
+
+    /// Documents `method` as taking `multipart/form-data` with the file field `field`.
+    #[must_use]
+    pub fn upload(self, method: Method, field: &'static str) -> Self {
+        self.with_doc(method, |d| d.upload = Some(field))
+    }
+
+    /// Documents `method` as answering a body of media type `media` rather than JSON.
+    #[must_use]
+    pub fn produces(self, method: Method, media: &'static str) -> Self {
+        self.with_doc(method, |d| d.produces = Some(media))
+    }
 }
 
 impl std::fmt::Debug for ApiRoute {
@@ -76,6 +142,7 @@ impl std::fmt::Debug for ApiRoute {
             .field("path", &self.path)
             .field("methods", &self.methods)
             .field("access", &self.access)
+            .field("docs", &self.docs)
             .finish_non_exhaustive()
     }
 }
@@ -96,6 +163,7 @@ pub fn route(
         path,
         methods,
         access,
+        docs: Vec::new(),
         router: router.fallback(method_not_allowed),
     }
 }

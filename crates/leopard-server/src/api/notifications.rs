@@ -39,7 +39,8 @@ pub fn routes() -> Vec<ApiRoute> {
             "/api/v1/notifications/",
             Access::Tenant,
             [(Method::GET, get(list))],
-        ),
+        )
+        .paginated(true),
         route(
             "/api/v1/notifications/unread_count/",
             Access::Tenant,

@@ -53,7 +53,9 @@ pub fn routes() -> Vec<ApiRoute> {
             "/api/v1/passports/",
             Access::Tenant,
             [(Method::GET, get(list)), (Method::POST, post(create))],
-        ),
+        )
+        .paginated(false)
+        .statuses(Method::POST, &[200]),
         route(
             "/api/v1/passports/upsert/",
             Access::Tenant,

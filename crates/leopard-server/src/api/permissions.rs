@@ -23,7 +23,8 @@ pub fn routes() -> Vec<ApiRoute> {
             "/api/v1/permissions/",
             Access::Tenant,
             [(Method::GET, get(list))],
-        ),
+        )
+        .paginated(true),
         route(
             "/api/v1/permissions/{id}/",
             Access::Tenant,

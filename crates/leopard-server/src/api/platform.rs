@@ -71,7 +71,8 @@ pub fn routes() -> Vec<ApiRoute> {
                 (Method::PATCH, patch(update_tenant)),
                 (Method::DELETE, delete(delete_tenant)),
             ],
-        ),
+        )
+        .statuses(Method::DELETE, &[200, 204]),
     ]
 }
 

@@ -84,12 +84,14 @@ pub fn routes() -> Vec<ApiRoute> {
                 ),
                 (Method::DELETE, delete(destroy)),
             ],
-        ),
+        )
+        .upload(Method::POST, "file"),
         route(
             "/api/v1/clients/{id}/profile-picture/file/",
             Access::Tenant,
             [(Method::GET, get(file))],
-        ),
+        )
+        .produces(Method::GET, "image/*"),
     ]
 }
 

@@ -57,7 +57,8 @@ pub fn routes() -> Vec<ApiRoute> {
             "/api/v1/users/assignable/",
             Access::Tenant,
             [(Method::GET, get(assignable))],
-        ),
+        )
+        .paginated(true),
         route(
             "/api/v1/users/{id}/",
             Access::Tenant,
