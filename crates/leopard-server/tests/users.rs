@@ -447,3 +447,21 @@ async fn usernames_and_emails_are_unique_case_insensitively() {
         assert!(body[field].is_array(), "{body}");
     }
 }
+
+#[tokio::test]
+async fn a_user_id_that_is_not_a_positive_integer_is_a_json_404_on_every_user_route() {
+    let (app, _) = org().await;
+    let token = app.token("acme", "admin").await;
+    for (method, path) in [
+        (Method::GET, "/api/v1/users/abc/"),
+        (Method::PATCH, "/api/v1/users/99999999999999999999/"),
+        (Method::DELETE, "/api/v1/users/-1/"),
+        (Method::POST, "/api/v1/users/x1/assign-permissions/"),
+    ] {
+        let (status, _, body) = app
+            .call(method.clone(), "acme", path, Some(&token), Some(json!({})))
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {body}");
+        assert!(body["detail"].is_string(), "{method} {path}: {body}");
+    }
+}

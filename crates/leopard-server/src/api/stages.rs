@@ -53,7 +53,8 @@ pub fn routes() -> Vec<ApiRoute> {
             "/api/v1/stages/",
             Access::Tenant,
             [(Method::GET, get(list)), (Method::POST, post(create))],
-        ),
+        )
+        .paginated(false),
         route(
             "/api/v1/stages/reorder/",
             Access::Tenant,

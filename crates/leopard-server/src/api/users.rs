@@ -540,7 +540,8 @@ async fn assignable(
     Ok(Json(page.page(results, total)?))
 }
 
-async fn retrieve(auth: AuthUser, Path(id): Path<i64>) -> Result<Json<UserOutput>, ApiError> {
+async fn retrieve(auth: AuthUser, Path(raw): Path<String>) -> Result<Json<UserOutput>, ApiError> {
+    let id = super::input::path_id(&raw).ok_or_else(not_found)?;
     require(&auth.principal, Action::View, ResourceKind::User)?;
     let mut tx = auth.tenant.begin().await?;
     let row = scoped_user(&mut tx, &auth.principal, Action::View, id).await?;
@@ -707,9 +708,10 @@ async fn ensure_may_edit(
 async fn update(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<i64>,
+    Path(raw): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<UserOutput>, ApiError> {
+    let id = super::input::path_id(&raw).ok_or_else(not_found)?;
     require(&auth.principal, Action::Change, ResourceKind::User)?;
     let body = object(body)?;
     let mut errors = FieldErrors::default();
@@ -849,8 +851,9 @@ pub async fn revoke_refresh_tokens(conn: &mut PgConnection, id: i64) -> Result<(
 async fn deactivate(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<i64>,
+    Path(raw): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    let id = super::input::path_id(&raw).ok_or_else(not_found)?;
     require(&auth.principal, Action::Delete, ResourceKind::User)?;
     if id == auth.user_id.get() {
         return Err(ApiError::BadRequest(
@@ -887,9 +890,10 @@ async fn deactivate(
 /// `POST /api/v1/users/{id}/assign-permissions/`: replaces the user's direct permissions.
 async fn assign_permissions(
     auth: AuthUser,
-    Path(id): Path<i64>,
+    Path(raw): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<UserOutput>, ApiError> {
+    let id = super::input::path_id(&raw).ok_or_else(not_found)?;
     require(&auth.principal, Action::Change, ResourceKind::User)?;
     let body = object(body)?;
     let mut errors = FieldErrors::default();
