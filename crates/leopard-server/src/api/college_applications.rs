@@ -181,43 +181,48 @@ pub struct StageCounts {
     pub by_stage: Vec<StageCount>,
 }
 
+/// The output of one application. Only the client (for the scope) and the stage are joined;
+/// every other name is a scalar subquery, which keeps planning cheap (a join of nine relations
+/// costs more to plan than to run).
 const APPLICATION_SELECT: &str = concat!(
     "SELECT ca.id, ca.application_type_id AS application_type,
-            t.title AS application_type_title, ca.stage_id AS stage, s.stage_name,
-            s.position AS stage_position,
+            (SELECT t.title FROM application_types t WHERE t.id = ca.application_type_id)
+                AS application_type_title,
+            ca.stage_id AS stage, s.stage_name, s.position AS stage_position,
             s.position = (SELECT max(f.position) FROM stages f
                            WHERE f.application_type_id = ca.application_type_id)
                 AS is_final_stage,
             ca.client_id AS client, btrim(c.first_name || ' ' || c.last_name) AS client_name,
-            ca.institute_id AS institute, i.name AS institute_name,
-            ca.course_id AS course, co.name AS course_name,
-            ca.start_date_id AS start_date, to_char(it.intake_date, 'YYYY-MM-DD') AS intake_date,
+            ca.institute_id AS institute,
+            (SELECT i.name FROM institutes i WHERE i.id = ca.institute_id) AS institute_name,
+            ca.course_id AS course,
+            (SELECT co.name FROM courses co WHERE co.id = ca.course_id) AS course_name,
+            ca.start_date_id AS start_date,
+            (SELECT to_char(it.intake_date, 'YYYY-MM-DD') FROM institute_intakes it
+              WHERE it.id = ca.start_date_id) AS intake_date,
             ca.location_id AS location,
-            concat_ws(', ', NULLIF(l.state, ''),
-                      COALESCE((SELECT n.name FROM country_names n WHERE n.code = l.country),
-                               l.country)) AS location_display,
+            (SELECT concat_ws(', ', NULLIF(l.state, ''),
+                              COALESCE((SELECT n.name FROM country_names n
+                                         WHERE n.code = l.country), l.country))
+               FROM institute_locations l WHERE l.id = ca.location_id) AS location_display,
             to_char(ca.finish_date, 'YYYY-MM-DD') AS finish_date,
             ca.total_tuition_fee::text AS total_tuition_fee, ca.student_id,
             ca.super_agent_id AS super_agent,
             (SELECT a.agent_name FROM agents a WHERE a.id = ca.super_agent_id) AS super_agent_name,
             ca.sub_agent_id AS sub_agent,
             (SELECT a.agent_name FROM agents a WHERE a.id = ca.sub_agent_id) AS sub_agent_name,
-            ca.assigned_to_id AS assigned_to, ",
+            ca.assigned_to_id AS assigned_to,
+            (SELECT ",
     user_name!("au"),
-    " AS assigned_to_name, ca.notes, ca.created_by_id AS created_by, ",
+    " FROM users au WHERE au.id = ca.assigned_to_id) AS assigned_to_name,
+            ca.notes, ca.created_by_id AS created_by, ",
     rfc3339!("ca.created_at"),
     " AS created_at, ca.updated_by_id AS updated_by, ",
     rfc3339!("ca.updated_at"),
     " AS updated_at
        FROM college_applications ca
        JOIN clients c ON c.id = ca.client_id
-       JOIN application_types t ON t.id = ca.application_type_id
-       JOIN stages s ON s.id = ca.stage_id
-       JOIN institutes i ON i.id = ca.institute_id
-       JOIN courses co ON co.id = ca.course_id
-       JOIN institute_intakes it ON it.id = ca.start_date_id
-       JOIN institute_locations l ON l.id = ca.location_id
-       LEFT JOIN users au ON au.id = ca.assigned_to_id"
+       JOIN stages s ON s.id = ca.stage_id"
 );
 
 /// The body of a create or update, every field read and validated.
