@@ -24,8 +24,8 @@ fi
 echo "== building the harness (cargo build --release --example load_mix)"
 (cd "$ROOT" && cargo build --release --example load_mix)
 echo "== server RSS before load: $(rss_kib) KiB"
-echo "== $ROOT/target/release/examples/load_mix --base $BASE --host $HOST --duration $DURATION --concurrency $CONCURRENCY"
-"$ROOT/target/release/examples/load_mix" --base "$BASE" --host "$HOST" \
+echo "== $TARGET_DIR/release/examples/load_mix --base $BASE --host $HOST --duration $DURATION --concurrency $CONCURRENCY"
+"$TARGET_DIR/release/examples/load_mix" --base "$BASE" --host "$HOST" \
     --duration "$DURATION" --concurrency "$CONCURRENCY" --password "$PASSWORD"
 echo "server RSS after: $(rss_kib) KiB (peak $(peak_rss_kib) KiB)"
 echo "== 5xx responses logged by the server: $(grep -c 'status=5' "$WORK/server.log" || true)"

@@ -3,15 +3,19 @@
 #
 # Database: with DATABASE_URL set, a fresh database `leopard_bench_<pid>` is created on that
 # server and dropped at the end; without it, the embedded cluster under the temporary data
-# directory is used. After sourcing: $BIN, $BASE, $HOST, $WORK, $SERVER_PID, $SQL_URL (a URL of
-# the server's database), and the functions `login <username>` (prints an access token),
-# `rss_kib` (the server's resident set, KiB) and `peak_rss_kib` (its high-water mark).
+# directory is used. After sourcing: $BIN, $TARGET_DIR, $BASE, $HOST, $WORK, $SERVER_PID,
+# $SQL_URL (a URL of the server's database), and the functions `login <username>` (prints an
+# access token), `rss_kib` (the server's resident set, KiB) and `peak_rss_kib` (its high-water
+# mark).
 
 THREADS=2
 PASSWORD="Leopard-Demo-2026"
 HOST="acme.localhost"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-BIN="$ROOT/target/release/leopard"
+# Where cargo puts what it builds (honours CARGO_TARGET_DIR and the cargo config).
+TARGET_DIR="$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+BIN="$TARGET_DIR/release/leopard"
 
 command -v wrk >/dev/null || { echo "wrk is required (apt-get install wrk)" >&2; exit 1; }
 command -v curl >/dev/null || { echo "curl is required" >&2; exit 1; }

@@ -14,12 +14,15 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
 command -v curl >/dev/null || { echo "curl is required" >&2; exit 1; }
 
+# Where cargo puts what it builds (honours CARGO_TARGET_DIR and the cargo config).
+TARGET_DIR="$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
 if [[ -n "${LEOPARD_BIN:-}" ]]; then
     BIN="$LEOPARD_BIN"
 else
     echo "== building (cargo build -p leopard-server --bin leopard)"
     (cd "$ROOT" && cargo build -q -p leopard-server --bin leopard)
-    BIN="$ROOT/target/debug/leopard"
+    BIN="$TARGET_DIR/debug/leopard"
 fi
 
 WORK="$(mktemp -d -t leopard-check.XXXXXX)"
