@@ -1195,3 +1195,34 @@ async fn a_task_links_to_a_college_application_only_within_the_callers_scope() {
     assert_eq!(status, StatusCode::CREATED, "{reply}");
     assert_eq!(reply["linked_entity_name"], "College Application");
 }
+
+#[tokio::test]
+async fn a_create_racing_the_delete_of_its_type_never_lands_on_a_deleted_type() {
+    let w = world().await;
+    // The delete's transaction, as `DELETE /application-types/{id}/` runs it: the row locked,
+    // then soft-deleted, committed while the create is waiting.
+    let mut delete = w.app.context(SLUG).begin().await.expect("tx");
+    sqlx::query("SELECT id FROM application_types WHERE id = $1 FOR UPDATE")
+        .bind(w.app_type)
+        .execute(&mut *delete)
+        .await
+        .expect("lock");
+    sqlx::query("UPDATE application_types SET deleted_at = now() WHERE id = $1")
+        .bind(w.app_type)
+        .execute(&mut *delete)
+        .await
+        .expect("soft delete");
+    let commit_later = async {
+        // Give the create time to reach the type's row lock (the outcome does not depend on
+        // it: a create arriving after the commit finds the type gone as well).
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        delete.commit().await.expect("commit");
+    };
+    let ((status, reply), ()) = tokio::join!(w.create(&w.root, w.body(w.client_a)), commit_later);
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    assert!(reply["application_type_id"].is_array(), "{reply}");
+    assert_eq!(
+        w.count("SELECT count(*) FROM college_applications").await,
+        0
+    );
+}

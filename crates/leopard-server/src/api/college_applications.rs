@@ -784,12 +784,16 @@ async fn application_in_scope(
 }
 
 /// The first stage of live type `id`; a 400 on `application_type_id` when there is no such
-/// type or it has no stages.
+/// type or it has no stages. The type's row stays key-share locked until the end of the
+/// transaction, so a concurrent delete of the type either waits for this application (and
+/// then refuses, the type being in use) or commits first (and this create sees the type gone);
+/// stage writers, which take `FOR NO KEY UPDATE`, are not blocked.
 async fn first_stage(conn: &mut PgConnection, id: i64) -> Result<i64, ApiError> {
     let row: Option<(Option<i64>,)> = sqlx::query_as(
         "SELECT (SELECT s.id FROM stages s WHERE s.application_type_id = t.id
                   ORDER BY s.position LIMIT 1)
-           FROM application_types t WHERE t.id = $1 AND t.deleted_at IS NULL",
+           FROM application_types t WHERE t.id = $1 AND t.deleted_at IS NULL
+            FOR KEY SHARE OF t",
     )
     .bind(id)
     .fetch_optional(&mut *conn)
