@@ -1226,3 +1226,45 @@ async fn a_create_racing_the_delete_of_its_type_never_lands_on_a_deleted_type() 
         0
     );
 }
+
+#[tokio::test]
+async fn a_stage_move_racing_the_delete_of_that_stage_is_a_400_and_the_application_stays() {
+    let w = world().await;
+    let (_, created) = w.create(&w.root, w.body(w.client_a)).await;
+    // The delete's transaction, as `DELETE /stages/{id}/` runs it: the stage locked, deleted,
+    // the later positions closed up, committed while the move is waiting.
+    let mut delete = w.app.context(SLUG).begin().await.expect("tx");
+    sqlx::query("SELECT 1 FROM stages WHERE id = $1 FOR UPDATE")
+        .bind(w.stages[1])
+        .execute(&mut *delete)
+        .await
+        .expect("lock");
+    sqlx::query("DELETE FROM stages WHERE id = $1")
+        .bind(w.stages[1])
+        .execute(&mut *delete)
+        .await
+        .expect("delete");
+    sqlx::query("UPDATE stages SET position = position - 1 WHERE id = $1")
+        .bind(w.stages[2])
+        .execute(&mut *delete)
+        .await
+        .expect("close the gap");
+    let commit_later = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        delete.commit().await.expect("commit");
+    };
+    let ((status, reply), ()) = tokio::join!(
+        w.patch(&w.root, &created["id"], json!({"stage_id": w.stages[1]})),
+        commit_later
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    let (_, now) = w
+        .call(
+            Method::GET,
+            &format!("/api/v1/college-applications/{}/", created["id"]),
+            &w.root,
+            None,
+        )
+        .await;
+    assert_eq!(now["stage"], w.stages[0]);
+}

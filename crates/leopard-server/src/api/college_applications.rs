@@ -807,7 +807,21 @@ async fn first_stage(conn: &mut PgConnection, id: i64) -> Result<i64, ApiError> 
             "application_type_id",
             "This application type has no stages yet; add one first.",
         )),
-        Some((Some(stage),)) => Ok(stage),
+        Some((Some(stage),)) => {
+            // Keep the stage: a concurrent delete of it now waits for this application (and
+            // then refuses, the stage being in use), or it won the race and the stage is gone.
+            let kept: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM stages WHERE id = $1 FOR KEY SHARE")
+                    .bind(stage)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            kept.ok_or_else(|| {
+                ApiError::field(
+                    "application_type_id",
+                    "The first stage of this type was just deleted; try again.",
+                )
+            })
+        }
     }
 }
 
@@ -818,7 +832,7 @@ async fn check_stage_of_type(
     of_type: i64,
 ) -> Result<(), ApiError> {
     let found: Option<i64> =
-        sqlx::query_scalar("SELECT application_type_id FROM stages WHERE id = $1")
+        sqlx::query_scalar("SELECT application_type_id FROM stages WHERE id = $1 FOR KEY SHARE")
             .bind(stage)
             .fetch_optional(&mut *conn)
             .await?;
@@ -990,7 +1004,7 @@ async fn insert_application(
     parts: &Parts,
     user: i64,
 ) -> Result<i64, ApiError> {
-    Ok(sqlx::query_scalar(
+    sqlx::query_scalar(
         "INSERT INTO college_applications (application_type_id, stage_id, client_id, institute_id,
                                            course_id, start_date_id, location_id, finish_date,
                                            total_tuition_fee, student_id, super_agent_id,
@@ -1018,7 +1032,19 @@ async fn insert_application(
     .bind(input.notes.clone().unwrap_or_default())
     .bind(user)
     .fetch_one(&mut *conn)
-    .await?)
+    .await
+    .map_err(changed_meanwhile)
+}
+
+/// A foreign key the database refused (a stage, course, campus, intake or agent deleted by a
+/// concurrent request after it was checked) as a 400; anything else passes through.
+fn changed_meanwhile(err: sqlx::Error) -> ApiError {
+    match err.as_database_error().and_then(|db| db.code()).as_deref() {
+        Some("23503") => ApiError::BadRequest(
+            "Something this application refers to was changed meanwhile; try again.".into(),
+        ),
+        _ => ApiError::from(err),
+    }
 }
 
 /// `(changed, value)` of a nullable patch.
@@ -1078,7 +1104,8 @@ async fn update_application(
     .bind(assignee)
     .bind(user)
     .execute(&mut *conn)
-    .await?;
+    .await
+    .map_err(changed_meanwhile)?;
     Ok(())
 }
 
