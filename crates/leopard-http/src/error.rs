@@ -231,9 +231,27 @@ impl From<sqlx::Error> for ApiError {
                 tracing::error!(error = %e, "database unavailable");
                 Self::Unavailable
             }
+            sqlx::Error::Database(db) if is_concurrency_refusal(db.code().as_deref()) => {
+                // A row the write refers to was deleted by a concurrent request after the
+                // handler checked it (foreign key), or two transactions collided: the client
+                // may retry. Handlers that can name the field answer a 400 themselves.
+                tracing::warn!(error = %db, "write refused by a concurrent change");
+                Self::Conflict(
+                    "The change collided with a concurrent change to a row it refers to; \
+                     try again."
+                        .into(),
+                )
+            }
             other => Self::Internal(other.to_string()),
         }
     }
+}
+
+/// Whether a database error's SQLSTATE says a concurrent change refused the write:
+/// `foreign_key_violation` (23503), `serialization_failure` (40001), `deadlock_detected`
+/// (40P01).
+fn is_concurrency_refusal(code: Option<&str>) -> bool {
+    matches!(code, Some("23503" | "40001" | "40P01"))
 }
 
 impl From<leopard_events::EventsError> for ApiError {
@@ -271,6 +289,16 @@ mod tests {
             headers,
             serde_json::from_slice(&bytes).expect("JSON"),
         )
+    }
+
+    #[test]
+    fn only_foreign_key_serialization_and_deadlock_refusals_count_as_concurrent_changes() {
+        for code in ["23503", "40001", "40P01"] {
+            assert!(is_concurrency_refusal(Some(code)), "{code}");
+        }
+        for code in [Some("23505"), Some("22P02"), Some("42P01"), None] {
+            assert!(!is_concurrency_refusal(code), "{code:?}");
+        }
     }
 
     #[tokio::test]

@@ -844,3 +844,36 @@ async fn a_task_links_to_a_visa_application_only_within_the_callers_scope() {
     assert_eq!(reply["linked_entity_type"], "visaapplication");
     assert_eq!(reply["linked_entity_name"], "Visa Application");
 }
+
+#[tokio::test]
+async fn a_create_racing_the_delete_of_its_visa_type_is_a_409_never_a_500() {
+    let w = world().await;
+    // The delete's transaction, as `DELETE /visa-types/{id}/` runs it, committed while the
+    // create (which already checked the type) waits on the type's row.
+    let mut delete = w.app.context(SLUG).begin().await.expect("tx");
+    sqlx::query("SELECT 1 FROM visa_types WHERE id = $1 FOR UPDATE")
+        .bind(w.visa_type)
+        .execute(&mut *delete)
+        .await
+        .expect("lock");
+    sqlx::query("DELETE FROM visa_types WHERE id = $1")
+        .bind(w.visa_type)
+        .execute(&mut *delete)
+        .await
+        .expect("delete");
+    let commit_later = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        delete.commit().await.expect("commit");
+    };
+    let ((status, reply), ()) = tokio::join!(w.create(&w.root, w.body(w.client_a)), commit_later);
+    // Arriving after the commit instead, the create finds no such type: a 400.
+    assert!(
+        status == StatusCode::CONFLICT || status == StatusCode::BAD_REQUEST,
+        "{status} {reply}"
+    );
+    assert!(
+        reply["detail"].is_string() || reply["visa_type_id"].is_array(),
+        "{reply}"
+    );
+    assert_eq!(w.count("SELECT count(*) FROM visa_applications").await, 0);
+}
