@@ -310,6 +310,9 @@ fn components() -> Value {
                 "No such object in the caller's scope, or no tenant for the host \
                  (`tenant_not_found`)."),
             "MethodNotAllowed": error_response("The path does not take this method."),
+            "Conflict": error_response(
+                "The write collided with a concurrent change (or a row still in use); try again.",
+            ),
             "PayloadTooLarge": error_response("The upload is too large (`file_too_large`)."),
             "TooManyRequests": error_response("Too many failed logins (`throttled`)."),
             "ServiceUnavailable": {
@@ -472,6 +475,11 @@ fn operation(endpoint: &Endpoint, method: &Method) -> Value {
             auth.on_a_tenant_or_base_host() || endpoint.path == DOCS_FILE_PATH,
         ),
         ("405", "MethodNotAllowed", true),
+        (
+            "409",
+            "Conflict",
+            auth.on_a_tenant_or_base_host() && *method != Method::GET,
+        ),
         ("413", "PayloadTooLarge", doc.upload.is_some()),
         (
             "429",
