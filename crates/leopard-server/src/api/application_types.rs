@@ -22,7 +22,7 @@ use sqlx::PgConnection;
 use super::input::{
     boolean, contains_pattern, currency, decimal, param, user_name, FieldErrors, Patch,
 };
-use super::master::{lifecycle, master_routes, optional, required, Fields, Master, Val};
+use super::master::{lifecycle, master_routes, optional, required, Fields, Lifecycle, Master, Val};
 use super::{push_arg, truthy};
 
 /// The application type routes.
@@ -55,18 +55,12 @@ pub struct ApplicationTypeOutput {
     pub stages_count: i64,
     /// Whether any live application uses it.
     pub has_applications: bool,
-    /// The creating user's id.
-    pub created_by: Option<i64>,
     /// The creating user's "First Last" (or username).
     pub created_by_name: Option<String>,
-    /// Creation time, RFC 3339.
-    pub created_at: String,
-    /// The last updating user's id.
-    pub updated_by: Option<i64>,
-    /// Last change, RFC 3339.
-    pub updated_at: String,
-    /// Soft-delete time, or null.
-    pub deleted_at: Option<String>,
+    /// Who created and last changed it, when, and the soft-delete time.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub lifecycle: Lifecycle,
 }
 
 /// The application types.

@@ -21,7 +21,7 @@ use sqlx::PgConnection;
 use super::input::{decimal, path_id, FieldErrors, Patch};
 use super::master::{
     id_of, lifecycle, live_ref, master_routes, optional, reference, require_read, required, Fields,
-    Master, Val,
+    Lifecycle, Master, Val,
 };
 
 /// The course taxonomy and course routes.
@@ -59,16 +59,10 @@ pub struct NamedOutput {
     pub id: i64,
     /// Name, unique among live rows.
     pub name: String,
-    /// The creating user's id.
-    pub created_by: Option<i64>,
-    /// Creation time, RFC 3339.
-    pub created_at: String,
-    /// The last updating user's id.
-    pub updated_by: Option<i64>,
-    /// Last change, RFC 3339.
-    pub updated_at: String,
-    /// Soft-delete time, or null.
-    pub deleted_at: Option<String>,
+    /// Who created and last changed it, when, and the soft-delete time.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub lifecycle: Lifecycle,
 }
 
 /// Reads the body of a course level or broad field.
@@ -172,16 +166,10 @@ pub struct NarrowFieldOutput {
     pub broad_field: i64,
     /// The broad field's name.
     pub broad_field_name: String,
-    /// The creating user's id.
-    pub created_by: Option<i64>,
-    /// Creation time, RFC 3339.
-    pub created_at: String,
-    /// The last updating user's id.
-    pub updated_by: Option<i64>,
-    /// Last change, RFC 3339.
-    pub updated_at: String,
-    /// Soft-delete time, or null.
-    pub deleted_at: Option<String>,
+    /// Who created and last changed it, when, and the soft-delete time.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub lifecycle: Lifecycle,
 }
 
 /// The narrow fields of study.
@@ -259,16 +247,10 @@ pub struct CourseOutput {
     pub coe_fee: String,
     /// Free text.
     pub description: String,
-    /// The creating user's id.
-    pub created_by: Option<i64>,
-    /// Creation time, RFC 3339.
-    pub created_at: String,
-    /// The last updating user's id.
-    pub updated_by: Option<i64>,
-    /// Last change, RFC 3339.
-    pub updated_at: String,
-    /// Soft-delete time, or null.
-    pub deleted_at: Option<String>,
+    /// Who created and last changed it, when, and the soft-delete time.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub lifecycle: Lifecycle,
 }
 
 /// The courses.

@@ -21,7 +21,7 @@ use sqlx::PgConnection;
 use super::input::{choice, contains_pattern, country, date, param, user_name, FieldErrors, Patch};
 use super::master::{
     email, id_of, lifecycle, live_ref, master_routes, optional, reference, required, Fields,
-    Master, Val,
+    Lifecycle, Master, Val,
 };
 use super::push_arg;
 
@@ -99,20 +99,14 @@ pub struct InstituteOutput {
     pub phone: String,
     /// Web site.
     pub website: String,
-    /// The creating user's id.
-    pub created_by: Option<i64>,
     /// The creating user's "First Last" (or username).
     pub created_by_name: Option<String>,
-    /// Creation time, RFC 3339.
-    pub created_at: String,
-    /// The last updating user's id.
-    pub updated_by: Option<i64>,
     /// The last updating user's "First Last" (or username).
     pub updated_by_name: Option<String>,
-    /// Last change, RFC 3339.
-    pub updated_at: String,
-    /// Soft-delete time, or null.
-    pub deleted_at: Option<String>,
+    /// Who created and last changed it, when, and the soft-delete time.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub lifecycle: Lifecycle,
 }
 
 /// The institutes.
@@ -195,16 +189,10 @@ pub struct LocationOutput {
     pub phone_number: String,
     /// E-mail (may be empty).
     pub email: String,
-    /// The creating user's id.
-    pub created_by: Option<i64>,
-    /// Creation time, RFC 3339.
-    pub created_at: String,
-    /// The last updating user's id.
-    pub updated_by: Option<i64>,
-    /// Last change, RFC 3339.
-    pub updated_at: String,
-    /// Soft-delete time, or null.
-    pub deleted_at: Option<String>,
+    /// Who created and last changed it, when, and the soft-delete time.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub lifecycle: Lifecycle,
 }
 
 /// The institute locations.
@@ -264,16 +252,10 @@ pub struct IntakeOutput {
     pub intake_date: String,
     /// Free text.
     pub description: String,
-    /// The creating user's id.
-    pub created_by: Option<i64>,
-    /// Creation time, RFC 3339.
-    pub created_at: String,
-    /// The last updating user's id.
-    pub updated_by: Option<i64>,
-    /// Last change, RFC 3339.
-    pub updated_at: String,
-    /// Soft-delete time, or null.
-    pub deleted_at: Option<String>,
+    /// Who created and last changed it, when, and the soft-delete time.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub lifecycle: Lifecycle,
 }
 
 /// The institute intakes.
@@ -339,16 +321,10 @@ pub struct ContactPersonOutput {
     pub phone: String,
     /// E-mail (may be empty).
     pub email: String,
-    /// The creating user's id.
-    pub created_by: Option<i64>,
-    /// Creation time, RFC 3339.
-    pub created_at: String,
-    /// The last updating user's id.
-    pub updated_by: Option<i64>,
-    /// Last change, RFC 3339.
-    pub updated_at: String,
-    /// Soft-delete time, or null.
-    pub deleted_at: Option<String>,
+    /// Who created and last changed it, when, and the soft-delete time.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub lifecycle: Lifecycle,
 }
 
 /// The institute contact persons.
@@ -410,16 +386,10 @@ pub struct RequirementOutput {
     pub description: String,
     /// `ACADEMIC`, `LANGUAGE`, `FINANCIAL`, `DOCUMENT` or `OTHER`.
     pub requirement_type: String,
-    /// The creating user's id.
-    pub created_by: Option<i64>,
-    /// Creation time, RFC 3339.
-    pub created_at: String,
-    /// The last updating user's id.
-    pub updated_by: Option<i64>,
-    /// Last change, RFC 3339.
-    pub updated_at: String,
-    /// Soft-delete time, or null.
-    pub deleted_at: Option<String>,
+    /// Who created and last changed it, when, and the soft-delete time.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub lifecycle: Lifecycle,
 }
 
 /// The institute requirements.

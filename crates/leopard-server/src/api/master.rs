@@ -51,6 +51,22 @@ macro_rules! lifecycle {
 }
 pub(crate) use lifecycle;
 
+/// The lifecycle columns [`lifecycle!`] selects, as every master output carries them
+/// (flattened into its JSON).
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct Lifecycle {
+    /// The creating user's id.
+    pub created_by: Option<i64>,
+    /// Creation time, RFC 3339.
+    pub created_at: String,
+    /// The last updating user's id.
+    pub updated_by: Option<i64>,
+    /// Last change, RFC 3339.
+    pub updated_at: String,
+    /// Soft-delete time, or null.
+    pub deleted_at: Option<String>,
+}
+
 /// A column value of a write.
 #[derive(Debug, Clone)]
 pub(crate) enum Val {
