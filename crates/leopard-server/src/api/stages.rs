@@ -184,7 +184,15 @@ async fn create(
     let mut tx = auth.tenant.begin().await?;
     lock_type(&mut tx, of_type, "application_type_id").await?;
     let before = list_stages(&mut tx, Some(of_type)).await?;
-    let id = insert_stage(&mut tx, of_type, &name, &description, at, user).await?;
+    let id = insert_stage(
+        &mut tx,
+        of_type,
+        before.len(),
+        (&name, &description),
+        at,
+        user,
+    )
+    .await?;
     let after = list_stages(&mut tx, Some(of_type)).await?;
     let out = after
         .iter()
@@ -383,7 +391,7 @@ fn reorder_input(body: &Map<String, Value>) -> Result<(i64, Vec<(i64, i64)>), Ap
 /// others in their `current` relative order in the remaining slots. A 400 when a moved stage
 /// is not one of `current`, is listed twice, or two stages ask for one position or a position
 /// beyond the number of stages.
-pub(crate) fn reordered(current: &[i64], moves: &[(i64, i64)]) -> Result<Vec<i64>, ApiError> {
+fn reordered(current: &[i64], moves: &[(i64, i64)]) -> Result<Vec<i64>, ApiError> {
     let n = current.len();
     let mut slots: Vec<Option<i64>> = vec![None; n];
     let mut seen = HashSet::new();
@@ -449,7 +457,7 @@ fn moved_events(
 // ----- data --------------------------------------------------------------------------------
 
 /// The stages of live types (of `of_type` only, when given), by type and position.
-pub(crate) async fn list_stages(
+async fn list_stages(
     conn: &mut PgConnection,
     of_type: Option<i64>,
 ) -> Result<Vec<StageOutput>, ApiError> {
@@ -501,21 +509,17 @@ async fn lock_type(conn: &mut PgConnection, id: i64, field: &str) -> Result<(), 
     }
 }
 
-/// Inserts a stage of (locked) type `of_type` at `at` (clamped to n + 1; `None` appends),
-/// shifting the stages at and after it; returns its id.
+/// Inserts a stage of (locked) type `of_type`, which has `count` stages, at `at` (clamped to
+/// n + 1; `None` appends), shifting the stages at and after it; returns its id.
 async fn insert_stage(
     conn: &mut PgConnection,
     of_type: i64,
-    name: &str,
-    description: &str,
+    count: usize,
+    (name, description): (&str, &str),
     at: Option<i64>,
     user: i64,
 ) -> Result<i64, ApiError> {
-    let count: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM stages WHERE application_type_id = $1")
-            .bind(of_type)
-            .fetch_one(&mut *conn)
-            .await?;
+    let count = i64::try_from(count).unwrap_or(i64::MAX - 1);
     let at = at.map_or(count + 1, |p| p.min(count + 1));
     let at = i32::try_from(at).map_err(|_| ApiError::field("position", "Too many stages."))?;
     sqlx::query(
