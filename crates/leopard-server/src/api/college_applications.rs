@@ -16,8 +16,9 @@
 //!   (`stage_id`) must stay within the application's type; any stage may be chosen. After a
 //!   change of institute, course, campus or intake, all four must still agree.
 //! - DELETE is soft (204). PUT is not served (405).
-//! - Writes record `CollegeApplication.CREATE`, `CollegeApplication.stage.UPDATE`,
-//!   `CollegeApplication.assigned_to.UPDATE` and `CollegeApplication.DELETE`; each state
+//! - Writes record `CollegeApplication.CREATE`, `CollegeApplication.<field>.UPDATE` for
+//!   `stage`, `assigned_to`, `institute` and `course` (the first two feed the timeline and the
+//!   assignee's notice, all of them the audit log) and `CollegeApplication.DELETE`; each state
 //!   carries `client_id`, `branch_id` and `stage_name` for the handlers (`handlers::college`).
 
 use std::collections::HashMap;
