@@ -100,59 +100,69 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
-        let mut extra_headers: Vec<(http::HeaderName, http::HeaderValue)> = Vec::new();
-        let body = match self {
-            Self::Validation(fields) => serde_json::json!(fields),
+impl ApiError {
+    /// The message a client may see: the `detail` of the JSON body, and what an HTML page
+    /// shows. Never an internal cause (a validation error, whose messages are per field, says
+    /// so in one sentence).
+    pub fn detail(&self) -> String {
+        match self {
+            Self::Validation(_) => "Please correct the errors below.".into(),
             Self::BadRequest(detail)
             | Self::NotFound(detail)
             | Self::Conflict(detail)
             | Self::PayloadTooLarge(detail)
-            | Self::Forbidden(detail) => {
-                serde_json::json!({ "detail": detail, "code": code })
-            }
-            Self::NotAuthenticated => {
-                extra_headers.push((
-                    http::header::WWW_AUTHENTICATE,
-                    http::HeaderValue::from_static("Bearer realm=\"api\""),
-                ));
-                serde_json::json!({
-                    "detail": "Authentication credentials were not provided.", "code": code })
-            }
-            Self::InvalidCredentials => serde_json::json!({
-                "detail": "No active account found with the given credentials", "code": code }),
-            Self::MethodNotAllowed => {
-                serde_json::json!({ "detail": "Method not allowed.", "code": code })
-            }
+            | Self::Forbidden(detail) => detail.clone(),
+            Self::NotAuthenticated => "Authentication credentials were not provided.".into(),
+            Self::InvalidCredentials => "No active account found with the given credentials".into(),
+            Self::MethodNotAllowed => "Method not allowed.".into(),
             Self::Throttled(seconds) => {
-                extra_headers.push((http::header::RETRY_AFTER, http::HeaderValue::from(seconds)));
-                serde_json::json!({
-                    "detail": format!("Request was throttled. Expected available in {seconds} seconds."),
-                    "code": code })
+                format!("Request was throttled. Expected available in {seconds} seconds.")
             }
-            Self::TenantNotFound => serde_json::json!({
-                "detail": leopard_tenancy::layer::TENANT_NOT_FOUND_DETAIL, "code": code }),
-            Self::TenantInactive => serde_json::json!({
-                "detail": leopard_tenancy::layer::TENANT_INACTIVE_DETAIL, "code": code }),
-            Self::Unauthorized => {
-                extra_headers.push((
-                    http::header::WWW_AUTHENTICATE,
-                    http::HeaderValue::from_static("Bearer realm=\"api\""),
-                ));
-                serde_json::json!({ "detail": "Token is invalid or expired", "code": code })
+            Self::TenantNotFound => leopard_tenancy::layer::TENANT_NOT_FOUND_DETAIL.into(),
+            Self::TenantInactive => leopard_tenancy::layer::TENANT_INACTIVE_DETAIL.into(),
+            Self::Unauthorized => "Token is invalid or expired".into(),
+            Self::Unavailable => "Service temporarily unavailable.".into(),
+            Self::Internal(_) => "Internal server error.".into(),
+        }
+    }
+
+    /// The stable error code of the JSON body (`not_found`, `permission_denied`, …).
+    pub fn code(&self) -> &'static str {
+        self.status_and_code().1
+    }
+
+    /// Headers the response needs besides its body (`Retry-After`, `WWW-Authenticate`).
+    pub fn extra_headers(&self) -> Vec<(http::HeaderName, http::HeaderValue)> {
+        match self {
+            Self::NotAuthenticated | Self::Unauthorized => vec![(
+                http::header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static("Bearer realm=\"api\""),
+            )],
+            Self::Throttled(seconds) => {
+                vec![(http::header::RETRY_AFTER, http::HeaderValue::from(*seconds))]
             }
-            Self::Unavailable => {
-                serde_json::json!({ "detail": "Service temporarily unavailable.", "code": code })
-            }
-            Self::Internal(cause) => {
-                tracing::error!(%cause, "internal error");
-                serde_json::json!({ "detail": "Internal server error.", "code": code })
-            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Logs the cause of an internal error (the response never carries it).
+    pub fn log_internal(&self) {
+        if let Self::Internal(cause) = self {
+            tracing::error!(%cause, "internal error");
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        self.log_internal();
+        let body = match &self {
+            Self::Validation(fields) => serde_json::json!(fields),
+            _ => serde_json::json!({ "detail": self.detail(), "code": code }),
         };
         let mut response = (status, Json(body)).into_response();
-        response.headers_mut().extend(extra_headers);
+        response.headers_mut().extend(self.extra_headers());
         response
     }
 }

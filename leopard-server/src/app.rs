@@ -58,6 +58,12 @@ pub struct AppConfig {
     pub realtime: Arc<Realtime>,
     /// Origins allowed to call the API from a browser (CORS).
     pub cors_origins: CorsOrigins,
+    /// A web session unused this long ends (default 30 min).
+    pub web_idle_timeout: Duration,
+    /// A web session ends this long after login (default 12 h).
+    pub web_session_lifetime: Duration,
+    /// Whether the web interface's cookies carry `Secure` (production mode).
+    pub secure_cookies: bool,
 }
 
 /// Origins allowed by CORS.
@@ -94,6 +100,9 @@ impl AppConfig {
             media_dir: PathBuf::from("./.leopard/media"),
             realtime: Arc::new(Realtime::default()),
             cors_origins: CorsOrigins::Any,
+            web_idle_timeout: Duration::from_secs(30 * 60),
+            web_session_lifetime: Duration::from_secs(12 * 60 * 60),
+            secure_cookies: false,
         }
     }
 }
@@ -129,6 +138,8 @@ pub struct AppState {
     pub(crate) media: Arc<api::crm::profile_pictures::Media>,
     /// The notification streams.
     pub(crate) realtime: Arc<Realtime>,
+    /// Web sessions: lifetimes, cookie security, the CSRF key.
+    pub(crate) web: Arc<crate::web::WebConfig>,
 }
 
 impl FromRef<AppState> for Arc<Authenticator> {
@@ -147,6 +158,8 @@ pub const PUBLIC_PATHS: &[&str] = &[
     "/api/platform/",
     openapi::SCHEMA_PATH,
     openapi::DOCS_PATH,
+    "/static/",
+    "/favicon.ico",
 ];
 
 /// Builds the application router. Fails only for a secret shorter than 32 bytes.
@@ -173,6 +186,12 @@ pub fn router(config: AppConfig) -> Result<Router, ApiError> {
             &config.secret,
         )?),
         realtime: config.realtime,
+        web: Arc::new(crate::web::WebConfig::new(
+            &config.secret,
+            config.web_idle_timeout,
+            config.web_session_lifetime,
+            config.secure_cookies,
+        )),
     };
     let mut tenancy = TenancyLayer::new(config.registry);
     for path in PUBLIC_PATHS {
@@ -201,6 +220,8 @@ pub fn router(config: AppConfig) -> Result<Router, ApiError> {
             get(openapi::docs_file).fallback(method_not_allowed),
         )
         .merge(api::routes())
+        .merge(crate::web::routes())
+        .merge(crate::web::static_routes())
         .fallback(not_found)
         .with_state(state)
         .layer(axum::middleware::from_fn(refuse_null_characters))
@@ -218,7 +239,8 @@ pub fn router(config: AppConfig) -> Result<Router, ApiError> {
                 })
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
-        .layer(cors_layer(&config.cors_origins)))
+        .layer(cors_layer(&config.cors_origins))
+        .layer(axum::middleware::from_fn(crate::web::html_tenant_errors)))
 }
 
 /// The CORS layer: preflights allow the methods of the API and the headers real clients send
@@ -278,9 +300,13 @@ async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 
-/// Unknown routes: a JSON 404.
-async fn not_found() -> ApiError {
-    ApiError::NotFound("Not found.".into())
+/// Unknown routes: a JSON 404, or the 404 page for a browser asking for a page.
+async fn not_found(request: axum::extract::Request) -> Response {
+    if crate::web::wants_html(&request) {
+        crate::web::not_found_page()
+    } else {
+        ApiError::NotFound("Not found.".into()).into_response()
+    }
 }
 
 /// `GET /health/`: 200 when the database answers within 2 s, else 503.

@@ -161,6 +161,8 @@ async fn serve_on(
     config.waker = waker;
     config.media_dir = global.data_dir.join("media");
     config.cors_origins = args.cors_origins();
+    config.web_idle_timeout = Duration::from_secs(args.web_idle_timeout_secs.max(1));
+    config.secure_cookies = args.auth.mode == Mode::Production;
     let realtime = Arc::new(crate::realtime::Realtime::new(
         args.sse_buffer,
         Duration::from_secs(args.sse_heartbeat_secs.max(1)),

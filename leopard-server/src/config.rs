@@ -316,6 +316,9 @@ pub struct ServeArgs {
     /// client reconnects and resumes with Last-Event-ID).
     #[arg(long, env = "LEOPARD_SSE_BUFFER", default_value_t = 256)]
     pub sse_buffer: usize,
+    /// Seconds without a request after which a web-interface session ends.
+    #[arg(long, env = "LEOPARD_WEB_IDLE_TIMEOUT_SECS", default_value_t = 1800)]
+    pub web_idle_timeout_secs: u64,
     /// Token and login settings.
     #[command(flatten)]
     pub auth: AuthArgs,

@@ -14,3 +14,4 @@ pub mod openapi;
 pub mod realtime;
 pub mod scheduler;
 pub mod seed;
+pub mod web;

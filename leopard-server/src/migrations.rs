@@ -77,6 +77,11 @@ pub const TENANT: &[Migration] = &[
         "college_applications",
         include_str!("../migrations/tenant/0013_college_applications.sql"),
     ),
+    Migration::new(
+        14,
+        "web_sessions",
+        include_str!("../migrations/tenant/0014_web_sessions.sql"),
+    ),
 ];
 
 /// Shared migrations of the server (the public schema), after the registry's own.

@@ -43,7 +43,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use chrono::{SecondsFormat, Utc};
 use leopard_http::sse::{Hub, Received, Subscription};
-use leopard_http::{ApiError, Tenant};
+use leopard_http::{ApiError, AuthUser, Tenant};
 use leopard_tenancy::{TenantContext, TenantRegistry};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -178,11 +178,23 @@ pub async fn stream(
         .or_else(|| param(&params, "token"))
         .ok_or(ApiError::NotAuthenticated)?;
     let auth = state.auth.authenticate(token, &tenant).await?;
+    open(&state, &auth, &headers, &params).await
+}
+
+/// Opens the notification stream of `auth` (authenticated by a token here, by the web
+/// session's cookie in [`crate::web`]), resuming after `Last-Event-ID` (or `?last_event_id=`).
+pub(crate) async fn open(
+    state: &AppState,
+    auth: &AuthUser,
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+) -> Result<Response, ApiError> {
+    let tenant = &auth.tenant;
     let last_event_id = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<i64>().ok())
-        .or_else(|| param(&params, "last_event_id").and_then(|v| v.parse().ok()))
+        .or_else(|| param(params, "last_event_id").and_then(|v| v.parse().ok()))
         .filter(|id| *id >= 0);
     let user = auth.user_id.0;
     let realtime = Arc::clone(&state.realtime);

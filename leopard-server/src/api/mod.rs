@@ -293,6 +293,49 @@ where
     Ok((rows, count))
 }
 
+/// The `ORDER BY` of a list from its `ordering` parameter (DRF's `OrderingFilter`): a
+/// comma-separated list of the whitelisted `allowed` fields (`(field, column)`), each optionally
+/// prefixed with `-` for descending; any other field is a 400 on `ordering`. Without the
+/// parameter the order is `default`. The order always ends with `id_column` descending (unless
+/// the parameter names `id`), so pages are stable.
+pub fn ordering(
+    params: &std::collections::HashMap<String, String>,
+    allowed: &[(&str, &str)],
+    default: &str,
+    id_column: &str,
+) -> Result<String, ApiError> {
+    let Some(raw) = input::param(params, "ordering") else {
+        return Ok(default.to_owned());
+    };
+    let mut terms = Vec::new();
+    let mut has_id = false;
+    for field in raw.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+        let (name, dir) = match field.strip_prefix('-') {
+            Some(name) => (name, "DESC"),
+            None => (field, "ASC"),
+        };
+        let column = allowed
+            .iter()
+            .find(|(f, _)| *f == name)
+            .map(|(_, c)| *c)
+            .ok_or_else(|| {
+                ApiError::field(
+                    "ordering",
+                    format!("\"{name}\" is not a valid ordering field."),
+                )
+            })?;
+        has_id |= name == "id";
+        terms.push(format!("{column} {dir}"));
+    }
+    if terms.is_empty() {
+        return Ok(default.to_owned());
+    }
+    if !has_id {
+        terms.push(format!("{id_column} DESC"));
+    }
+    Ok(terms.join(", "))
+}
+
 /// The start of a soft-deleted resource's list filters: the policy scope for viewing `kind`
 /// (columns `columns`), and `<alias>.deleted_at IS NULL` unless the query asks for
 /// `include_deleted` and the principal may delete that kind. Returns the clauses, their

@@ -341,7 +341,7 @@ fn event_state(out: &CollegeApplicationOutput, branch: Option<i64>) -> Result<Va
 // ----- handlers ----------------------------------------------------------------------------
 
 /// `GET /api/v1/college-applications/`.
-async fn list(
+pub(crate) async fn list(
     auth: AuthUser,
     pagination: Pagination,
     RawQuery(query): RawQuery,
@@ -367,7 +367,7 @@ async fn list(
 }
 
 /// `GET /api/v1/college-applications/stage-counts/[?application_type_id=]`.
-async fn stage_counts(
+pub(crate) async fn stage_counts(
     auth: AuthUser,
     RawQuery(query): RawQuery,
 ) -> Result<Json<StageCounts>, ApiError> {
@@ -388,7 +388,7 @@ async fn stage_counts(
 }
 
 /// `GET /api/v1/college-applications/dashboard-statistics/?time_filter=`.
-async fn dashboard_statistics(
+pub(crate) async fn dashboard_statistics(
     auth: AuthUser,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
@@ -412,7 +412,7 @@ async fn dashboard_statistics(
 }
 
 /// `POST /api/v1/college-applications/`.
-async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     auth: AuthUser,
     JsonBody(body): JsonBody<Value>,
@@ -466,7 +466,7 @@ async fn create(
 }
 
 /// `GET /api/v1/college-applications/{id}/`.
-async fn retrieve(
+pub(crate) async fn retrieve(
     auth: AuthUser,
     Path(raw): Path<String>,
 ) -> Result<Json<CollegeApplicationOutput>, ApiError> {
@@ -486,7 +486,7 @@ async fn retrieve(
 }
 
 /// `PATCH /api/v1/college-applications/{id}/`.
-async fn update(
+pub(crate) async fn update(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,
@@ -546,7 +546,7 @@ async fn update(
 }
 
 /// `DELETE /api/v1/college-applications/{id}/`: a soft delete, 204.
-async fn destroy(
+pub(crate) async fn destroy(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,

@@ -147,7 +147,7 @@ fn position(body: &Map<String, Value>, field: &str, errors: &mut FieldErrors) ->
 // ----- handlers ----------------------------------------------------------------------------
 
 /// `GET /api/v1/stages/`: a bare array.
-async fn list(
+pub(crate) async fn list(
     auth: AuthUser,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Vec<StageOutput>>, ApiError> {
@@ -161,7 +161,7 @@ async fn list(
 }
 
 /// `POST /api/v1/stages/`: 201 with the new stage.
-async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     auth: AuthUser,
     JsonBody(body): JsonBody<Value>,
@@ -207,7 +207,10 @@ async fn create(
 }
 
 /// `GET /api/v1/stages/{id}/`.
-async fn retrieve(auth: AuthUser, Path(raw): Path<String>) -> Result<Json<StageOutput>, ApiError> {
+pub(crate) async fn retrieve(
+    auth: AuthUser,
+    Path(raw): Path<String>,
+) -> Result<Json<StageOutput>, ApiError> {
     require_read(&auth.principal)?;
     let id = path_id(&raw).ok_or_else(not_found)?;
     let mut tx = auth.tenant.begin().await?;
@@ -217,7 +220,7 @@ async fn retrieve(auth: AuthUser, Path(raw): Path<String>) -> Result<Json<StageO
 }
 
 /// `PATCH /api/v1/stages/{id}/`: `stage_name`, `description`, `position`.
-async fn update(
+pub(crate) async fn update(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,
@@ -302,7 +305,7 @@ async fn update(
 }
 
 /// `DELETE /api/v1/stages/{id}/`: a hard delete closing the gap, 204.
-async fn destroy(
+pub(crate) async fn destroy(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,
@@ -329,7 +332,7 @@ async fn destroy(
 }
 
 /// `POST /api/v1/stages/reorder/`: 200 with the type's full ordered list (a bare array).
-async fn reorder(
+pub(crate) async fn reorder(
     State(state): State<AppState>,
     auth: AuthUser,
     JsonBody(body): JsonBody<Value>,

@@ -152,7 +152,7 @@ fn type_input(body: &Map<String, Value>, create: bool) -> Result<TypeInput, ApiE
 // ----- handlers ----------------------------------------------------------------------------
 
 /// `GET /api/v1/visa-categories/`: every category, by name (not paginated).
-async fn categories(auth: AuthUser) -> Result<Json<Vec<VisaCategoryOutput>>, ApiError> {
+pub(crate) async fn categories(auth: AuthUser) -> Result<Json<Vec<VisaCategoryOutput>>, ApiError> {
     require_read(&auth.principal, ResourceKind::VisaCategory)?;
     let mut tx = auth.tenant.begin().await?;
     let rows =
@@ -164,7 +164,7 @@ async fn categories(auth: AuthUser) -> Result<Json<Vec<VisaCategoryOutput>>, Api
 }
 
 /// `GET /api/v1/visa-types/`.
-async fn list(
+pub(crate) async fn list(
     auth: AuthUser,
     pagination: Pagination,
     RawQuery(query): RawQuery,
@@ -186,7 +186,7 @@ async fn list(
 }
 
 /// `POST /api/v1/visa-types/`.
-async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     auth: AuthUser,
     JsonBody(body): JsonBody<Value>,
@@ -218,7 +218,7 @@ async fn create(
 }
 
 /// `GET /api/v1/visa-types/{id}/`.
-async fn retrieve(
+pub(crate) async fn retrieve(
     auth: AuthUser,
     Path(raw): Path<String>,
 ) -> Result<Json<VisaTypeOutput>, ApiError> {
@@ -233,7 +233,7 @@ async fn retrieve(
 }
 
 /// `PATCH /api/v1/visa-types/{id}/`.
-async fn update(
+pub(crate) async fn update(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,
@@ -286,7 +286,7 @@ async fn update(
 
 /// `DELETE /api/v1/visa-types/{id}/`: a hard delete, refused (400) while an application uses
 /// the type.
-async fn destroy(
+pub(crate) async fn destroy(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,

@@ -390,7 +390,7 @@ fn event_state(
 // ----- handlers ----------------------------------------------------------------------------
 
 /// `GET /api/v1/visa-applications/`.
-async fn list(
+pub(crate) async fn list(
     auth: AuthUser,
     pagination: Pagination,
     RawQuery(query): RawQuery,
@@ -412,7 +412,7 @@ async fn list(
 }
 
 /// `GET /api/v1/visa-applications/status-counts/`.
-async fn status_counts(auth: AuthUser) -> Result<Json<StatusCounts>, ApiError> {
+pub(crate) async fn status_counts(auth: AuthUser) -> Result<Json<StatusCounts>, ApiError> {
     require(&auth.principal, Action::View, ResourceKind::VisaApplication)?;
     let mut tx = auth.tenant.begin().await?;
     let counts = count_statuses(&mut tx, &auth.principal).await?;
@@ -421,7 +421,7 @@ async fn status_counts(auth: AuthUser) -> Result<Json<StatusCounts>, ApiError> {
 }
 
 /// `GET /api/v1/visa-applications/dashboard-statistics/`.
-async fn dashboard_statistics(auth: AuthUser) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn dashboard_statistics(auth: AuthUser) -> Result<Json<Value>, ApiError> {
     require(&auth.principal, Action::View, ResourceKind::VisaApplication)?;
     let mut tx = auth.tenant.begin().await?;
     let stats = dashboard(&mut tx, &auth.principal).await?;
@@ -430,7 +430,7 @@ async fn dashboard_statistics(auth: AuthUser) -> Result<Json<Value>, ApiError> {
 }
 
 /// `POST /api/v1/visa-applications/`.
-async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     auth: AuthUser,
     JsonBody(body): JsonBody<Value>,
@@ -489,7 +489,7 @@ async fn create(
 }
 
 /// `GET /api/v1/visa-applications/{id}/`.
-async fn retrieve(
+pub(crate) async fn retrieve(
     auth: AuthUser,
     Path(raw): Path<String>,
 ) -> Result<Json<VisaApplicationOutput>, ApiError> {
@@ -505,7 +505,7 @@ async fn retrieve(
 }
 
 /// `PATCH /api/v1/visa-applications/{id}/`.
-async fn update(
+pub(crate) async fn update(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,
@@ -551,7 +551,7 @@ async fn update(
 }
 
 /// `DELETE /api/v1/visa-applications/{id}/`: a hard delete.
-async fn destroy(
+pub(crate) async fn destroy(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,

@@ -372,7 +372,7 @@ enum Window {
 // ----- handlers ----------------------------------------------------------------------------
 
 /// `GET /api/v1/events/`.
-async fn list(
+pub(crate) async fn list(
     auth: AuthUser,
     pagination: Pagination,
     RawQuery(query): RawQuery,
@@ -381,7 +381,7 @@ async fn list(
 }
 
 /// `GET /api/v1/events/upcoming/`: `days` (default 7).
-async fn upcoming(
+pub(crate) async fn upcoming(
     auth: AuthUser,
     pagination: Pagination,
     RawQuery(query): RawQuery,
@@ -398,7 +398,7 @@ async fn upcoming(
 }
 
 /// `GET /api/v1/events/today/`.
-async fn today(
+pub(crate) async fn today(
     auth: AuthUser,
     pagination: Pagination,
     RawQuery(query): RawQuery,
@@ -436,7 +436,7 @@ async fn page_of(
 }
 
 /// `POST /api/v1/events/`.
-async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     auth: AuthUser,
     JsonBody(body): JsonBody<Value>,
@@ -479,7 +479,10 @@ async fn create(
 }
 
 /// `GET /api/v1/events/{id}/`.
-async fn retrieve(auth: AuthUser, Path(raw): Path<String>) -> Result<Json<EventOutput>, ApiError> {
+pub(crate) async fn retrieve(
+    auth: AuthUser,
+    Path(raw): Path<String>,
+) -> Result<Json<EventOutput>, ApiError> {
     require(&auth.principal, Action::View, ResourceKind::CalendarEvent)?;
     let id = path_id(&raw).ok_or_else(not_found)?;
     let mut tx = auth.tenant.begin().await?;
@@ -490,7 +493,7 @@ async fn retrieve(auth: AuthUser, Path(raw): Path<String>) -> Result<Json<EventO
 }
 
 /// `PATCH /api/v1/events/{id}/`: merge-patch.
-async fn update(
+pub(crate) async fn update(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,
@@ -537,7 +540,7 @@ async fn update(
 }
 
 /// `DELETE /api/v1/events/{id}/`: hard delete.
-async fn destroy(
+pub(crate) async fn destroy(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,

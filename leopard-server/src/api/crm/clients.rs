@@ -168,6 +168,10 @@ pub struct ClientOutput {
     pub updated_by: Option<i64>,
     /// Last change, RFC 3339.
     pub updated_at: String,
+    /// When it was soft-deleted, RFC 3339 (not on the wire, as in the original: lists show
+    /// deleted clients only with `include_deleted`; the web interface offers their restore).
+    #[serde(skip)]
+    pub deleted_at: Option<String>,
 }
 
 /// One timeline entry (the original's ClientActivityOutput).
@@ -226,7 +230,9 @@ const CLIENT_SELECT: &str = concat!(
     rfc3339!("c.created_at"),
     " AS created_at, c.updated_by_id AS updated_by, ",
     rfc3339!("c.updated_at"),
-    " AS updated_at
+    " AS updated_at, ",
+    rfc3339!("c.deleted_at"),
+    " AS deleted_at
        FROM clients c
        LEFT JOIN branches b ON b.id = c.branch_id
        LEFT JOIN visa_categories vc ON vc.id = c.visa_category_id
@@ -363,7 +369,7 @@ fn event_state(out: &ClientOutput, deleted_at: Option<Option<String>>) -> Result
 // ----- handlers ----------------------------------------------------------------------------
 
 /// `GET /api/v1/clients/`.
-async fn list(
+pub(crate) async fn list(
     auth: AuthUser,
     pagination: Pagination,
     RawQuery(query): RawQuery,
@@ -377,7 +383,7 @@ async fn list(
 }
 
 /// `GET /api/v1/clients/stage-counts/`.
-async fn stage_counts(auth: AuthUser) -> Result<Json<StageCounts>, ApiError> {
+pub(crate) async fn stage_counts(auth: AuthUser) -> Result<Json<StageCounts>, ApiError> {
     require(&auth.principal, Action::View, ResourceKind::Client)?;
     let mut tx = auth.tenant.begin().await?;
     let counts = count_stages(&mut tx, &auth.principal).await?;
@@ -386,7 +392,7 @@ async fn stage_counts(auth: AuthUser) -> Result<Json<StageCounts>, ApiError> {
 }
 
 /// `POST /api/v1/clients/`.
-async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     auth: AuthUser,
     JsonBody(body): JsonBody<Value>,
@@ -433,7 +439,10 @@ async fn create(
 }
 
 /// `GET /api/v1/clients/{id}/`.
-async fn retrieve(auth: AuthUser, Path(raw): Path<String>) -> Result<Json<ClientOutput>, ApiError> {
+pub(crate) async fn retrieve(
+    auth: AuthUser,
+    Path(raw): Path<String>,
+) -> Result<Json<ClientOutput>, ApiError> {
     require(&auth.principal, Action::View, ResourceKind::Client)?;
     let id = path_id(&raw).ok_or_else(not_found)?;
     let mut tx = auth.tenant.begin().await?;
@@ -447,7 +456,7 @@ async fn retrieve(auth: AuthUser, Path(raw): Path<String>) -> Result<Json<Client
 }
 
 /// `PUT`/`PATCH /api/v1/clients/{id}/`.
-async fn update(
+pub(crate) async fn update(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,
@@ -509,7 +518,7 @@ async fn update(
 }
 
 /// `DELETE /api/v1/clients/{id}/`: soft delete.
-async fn destroy(
+pub(crate) async fn destroy(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,
@@ -530,7 +539,7 @@ async fn destroy(
 }
 
 /// `POST /api/v1/clients/{id}/restore/`: undoes a soft delete.
-async fn restore(
+pub(crate) async fn restore(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,
@@ -569,7 +578,7 @@ async fn restore(
 }
 
 /// `GET /api/v1/clients/{id}/timeline/`.
-async fn timeline(
+pub(crate) async fn timeline(
     auth: AuthUser,
     pagination: Pagination,
     Path(raw): Path<String>,
@@ -638,26 +647,49 @@ fn client_filters(
         push_arg(&mut args, truthy(active))?;
         clauses.push(format!("c.active = ${n}"));
     }
-    if let Some(category) = int_param(params, "visa_category")? {
-        n += 1;
-        push_arg(&mut args, category)?;
-        clauses.push(format!("c.visa_category_id = ${n}"));
+    for (key, column) in [
+        ("visa_category", "c.visa_category_id"),
+        ("branch", "c.branch_id"),
+        ("assigned_to", "c.assigned_to_id"),
+    ] {
+        if let Some(id) = int_param(params, key)? {
+            n += 1;
+            push_arg(&mut args, id)?;
+            clauses.push(format!("{column} = ${n}"));
+        }
     }
     Ok((clauses.join(" AND "), args, n))
 }
 
-/// One page of the clients `principal` may see, newest first, and the total count.
+/// The fields a client list may be ordered by (`ordering`).
+const ORDERING: &[(&str, &str)] = &[
+    ("id", "c.id"),
+    ("first_name", "c.first_name"),
+    ("last_name", "c.last_name"),
+    ("email", "c.email"),
+    ("phone_number", "c.phone_number"),
+    ("stage", "c.stage"),
+    ("country", "c.country"),
+    ("branch", "b.name"),
+    ("assigned_to", "au.username"),
+    ("created_at", "c.created_at"),
+    ("updated_at", "c.updated_at"),
+];
+
+/// One page of the clients `principal` may see, newest first unless `ordering` says otherwise
+/// (whitelisted fields, see [`ORDERING`]), and the total count.
 async fn list_clients(
     conn: &mut PgConnection,
     principal: &Principal,
     params: &HashMap<String, String>,
     pagination: &Pagination,
 ) -> Result<(Vec<ClientOutput>, i64), ApiError> {
+    let order = crate::api::ordering(params, ORDERING, "c.created_at DESC, c.id DESC", "c.id")?;
     crate::api::fetch_page(
         conn,
         CLIENT_SELECT,
         "clients c",
-        "c.created_at DESC, c.id DESC",
+        &order,
         || client_filters(principal, params),
         pagination,
     )

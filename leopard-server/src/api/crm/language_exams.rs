@@ -171,7 +171,7 @@ fn duplicate(err: sqlx::Error) -> ApiError {
 // ----- handlers ----------------------------------------------------------------------------
 
 /// `GET /api/v1/language-exams/`.
-async fn list(
+pub(crate) async fn list(
     auth: AuthUser,
     pagination: Pagination,
     RawQuery(query): RawQuery,
@@ -185,7 +185,7 @@ async fn list(
 }
 
 /// `POST /api/v1/language-exams/`.
-async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     auth: AuthUser,
     JsonBody(body): JsonBody<Value>,
@@ -204,7 +204,7 @@ async fn create(
 }
 
 /// `GET /api/v1/language-exams/{id}/`.
-async fn retrieve(
+pub(crate) async fn retrieve(
     auth: AuthUser,
     Path(raw): Path<String>,
 ) -> Result<Json<LanguageExamOutput>, ApiError> {
@@ -219,7 +219,7 @@ async fn retrieve(
 }
 
 /// `PUT /api/v1/language-exams/{id}/`: a full body.
-async fn replace(
+pub(crate) async fn replace(
     state: State<AppState>,
     auth: AuthUser,
     path: Path<String>,
@@ -229,7 +229,7 @@ async fn replace(
 }
 
 /// `PATCH /api/v1/language-exams/{id}/`: merge-patch.
-async fn modify(
+pub(crate) async fn modify(
     state: State<AppState>,
     auth: AuthUser,
     path: Path<String>,
@@ -270,7 +270,7 @@ async fn update(
 }
 
 /// `DELETE /api/v1/language-exams/{id}/`: 409 while results use the exam.
-async fn destroy(
+pub(crate) async fn destroy(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,

@@ -173,7 +173,7 @@ fn author_or(
 // ----- handlers ----------------------------------------------------------------------------
 
 /// `GET /api/v1/notes/`.
-async fn list(
+pub(crate) async fn list(
     auth: AuthUser,
     pagination: Pagination,
     RawQuery(query): RawQuery,
@@ -187,7 +187,7 @@ async fn list(
 }
 
 /// `POST /api/v1/notes/`.
-async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     auth: AuthUser,
     JsonBody(body): JsonBody<Value>,
@@ -235,7 +235,10 @@ async fn create(
 }
 
 /// `GET /api/v1/notes/{id}/`.
-async fn retrieve(auth: AuthUser, Path(raw): Path<String>) -> Result<Json<NoteOutput>, ApiError> {
+pub(crate) async fn retrieve(
+    auth: AuthUser,
+    Path(raw): Path<String>,
+) -> Result<Json<NoteOutput>, ApiError> {
     require(&auth.principal, Action::View, ResourceKind::Note)?;
     let id = path_id(&raw).ok_or_else(not_found)?;
     let mut tx = auth.tenant.begin().await?;
@@ -246,7 +249,7 @@ async fn retrieve(auth: AuthUser, Path(raw): Path<String>) -> Result<Json<NoteOu
 }
 
 /// `PUT /api/v1/notes/{id}/`: `content` required.
-async fn update_put(
+pub(crate) async fn update_put(
     state: State<AppState>,
     auth: AuthUser,
     path: Path<String>,
@@ -256,7 +259,7 @@ async fn update_put(
 }
 
 /// `PATCH /api/v1/notes/{id}/`: `content` optional.
-async fn update_patch(
+pub(crate) async fn update_patch(
     state: State<AppState>,
     auth: AuthUser,
     path: Path<String>,
@@ -310,7 +313,7 @@ async fn update(
 }
 
 /// `DELETE /api/v1/notes/{id}/`: hard delete, by the author or a holder of `delete_note`.
-async fn destroy(
+pub(crate) async fn destroy(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,

@@ -141,7 +141,7 @@ fn not_found() -> ApiError {
 
 /// `GET /api/v1/notifications/`: newest first. `include_read` (default true; only `true`,
 /// `1`, `yes`, `on` are true once given) and `type` (exact).
-async fn list(
+pub(crate) async fn list(
     auth: AuthUser,
     pagination: Pagination,
     RawQuery(query): RawQuery,
@@ -180,7 +180,7 @@ async fn list(
 }
 
 /// `GET /api/v1/notifications/{id}/`.
-async fn retrieve(
+pub(crate) async fn retrieve(
     auth: AuthUser,
     Path(raw): Path<String>,
 ) -> Result<Json<NotificationOutput>, ApiError> {
@@ -195,7 +195,7 @@ async fn retrieve(
 
 /// `PUT`/`PATCH /api/v1/notifications/{id}/update_notification/`: `read` (true sets `read_at`,
 /// false clears it) and `is_completed`, both optional booleans.
-async fn update_notification(
+pub(crate) async fn update_notification(
     auth: AuthUser,
     Path(raw): Path<String>,
     JsonBody(body): JsonBody<Value>,
@@ -225,7 +225,7 @@ async fn update_notification(
 }
 
 /// `POST /api/v1/notifications/{id}/mark_read/`.
-async fn mark_read(
+pub(crate) async fn mark_read(
     auth: AuthUser,
     Path(raw): Path<String>,
 ) -> Result<Json<NotificationOutput>, ApiError> {
@@ -251,7 +251,7 @@ async fn mark_read(
 /// `POST /api/v1/notifications/bulk_mark_read/`: `{"notification_ids": [...]}` (required,
 /// non-empty) → `{"marked_read_count": n}`, the number of the caller's unread notifications
 /// among them now marked read (other ids are ignored).
-async fn bulk_mark_read(
+pub(crate) async fn bulk_mark_read(
     auth: AuthUser,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
@@ -275,7 +275,7 @@ async fn bulk_mark_read(
 }
 
 /// `GET /api/v1/notifications/unread_count/`.
-async fn unread_count(auth: AuthUser) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn unread_count(auth: AuthUser) -> Result<Json<Value>, ApiError> {
     let mut tx = auth.tenant.begin().await?;
     let count = count_unread(&mut tx, auth.user_id.get()).await?;
     tx.commit().await?;
@@ -284,7 +284,7 @@ async fn unread_count(auth: AuthUser) -> Result<Json<Value>, ApiError> {
 
 /// `GET /api/v1/notifications/overdue/`: unpaginated; due in the past and not completed, by
 /// due date.
-async fn overdue(auth: AuthUser) -> Result<Json<Vec<NotificationOutput>>, ApiError> {
+pub(crate) async fn overdue(auth: AuthUser) -> Result<Json<Vec<NotificationOutput>>, ApiError> {
     let mut tx = auth.tenant.begin().await?;
     let rows = list_overdue(&mut tx, auth.user_id.get()).await?;
     tx.commit().await?;

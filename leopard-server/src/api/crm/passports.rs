@@ -206,7 +206,7 @@ fn passport_input(
 // ----- handlers ----------------------------------------------------------------------------
 
 /// `GET /api/v1/passports/`: not paginated.
-async fn list(
+pub(crate) async fn list(
     auth: AuthUser,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Vec<PassportOutput>>, ApiError> {
@@ -219,7 +219,7 @@ async fn list(
 }
 
 /// `POST /api/v1/passports/` and `POST /api/v1/passports/upsert/`: upsert, full body.
-async fn create(
+pub(crate) async fn create(
     state: State<AppState>,
     auth: AuthUser,
     JsonBody(body): JsonBody<Value>,
@@ -228,7 +228,7 @@ async fn create(
 }
 
 /// `PUT /api/v1/passports/{client_id}/`: upsert, full body.
-async fn replace(
+pub(crate) async fn replace(
     state: State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,
@@ -239,7 +239,7 @@ async fn replace(
 }
 
 /// `PATCH /api/v1/passports/{client_id}/`: upsert, merge-patch over an existing passport.
-async fn modify(
+pub(crate) async fn modify(
     state: State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,
@@ -311,7 +311,7 @@ async fn upsert(
 }
 
 /// `GET /api/v1/passports/{client_id}/`.
-async fn retrieve(
+pub(crate) async fn retrieve(
     auth: AuthUser,
     Path(raw): Path<String>,
 ) -> Result<Json<PassportOutput>, ApiError> {
@@ -336,7 +336,7 @@ async fn retrieve(
 }
 
 /// `DELETE /api/v1/passports/{client_id}/`.
-async fn destroy(
+pub(crate) async fn destroy(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,

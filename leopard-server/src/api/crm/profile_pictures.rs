@@ -353,7 +353,7 @@ fn output(
 // ----- handlers ----------------------------------------------------------------------------
 
 /// `GET /api/v1/clients/{id}/profile-picture/`.
-async fn retrieve(
+pub(crate) async fn retrieve(
     State(state): State<AppState>,
     auth: AuthUser,
     headers: HeaderMap,
@@ -380,7 +380,7 @@ async fn retrieve(
 }
 
 /// `POST /api/v1/clients/{id}/profile-picture/`: multipart field `file`; 201.
-async fn upload(
+pub(crate) async fn upload(
     State(state): State<AppState>,
     auth: AuthUser,
     headers: HeaderMap,
@@ -482,7 +482,7 @@ async fn save(
 }
 
 /// `DELETE /api/v1/clients/{id}/profile-picture/`: the row, then the file.
-async fn destroy(
+pub(crate) async fn destroy(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,
@@ -521,7 +521,7 @@ async fn destroy(
 
 /// `GET /api/v1/clients/{id}/profile-picture/file/`: the bytes, for a Bearer token with the
 /// view permission and scope, or for a valid signature (`exp`, `sig`) of the current file.
-async fn file(
+pub(crate) async fn file(
     State(state): State<AppState>,
     Path(raw): Path<String>,
     RawQuery(query): RawQuery,

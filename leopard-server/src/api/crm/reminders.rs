@@ -209,39 +209,18 @@ fn event_state(out: &ReminderOutput) -> Result<Value, ApiError> {
 /// The `ORDER BY` of a list: the `ordering` parameter's whitelisted fields (400 for any other),
 /// else `-reminder_date,-reminder_time`; always ending with the id.
 fn order_by(params: &HashMap<String, String>) -> Result<String, ApiError> {
-    let Some(raw) = param(params, "ordering") else {
-        return Ok("r.reminder_date DESC, r.reminder_time DESC, r.id DESC".to_owned());
-    };
-    let mut terms = Vec::new();
-    let mut has_id = false;
-    for field in raw.split(',').map(str::trim).filter(|f| !f.is_empty()) {
-        let (name, dir) = match field.strip_prefix('-') {
-            Some(name) => (name, "DESC"),
-            None => (field, "ASC"),
-        };
-        let column = ORDERING
-            .iter()
-            .find(|(f, _)| *f == name)
-            .map(|(_, c)| *c)
-            .ok_or_else(|| {
-                ApiError::field(
-                    "ordering",
-                    format!("\"{name}\" is not a valid ordering field."),
-                )
-            })?;
-        has_id |= name == "id";
-        terms.push(format!("{column} {dir}"));
-    }
-    if !has_id {
-        terms.push("r.id DESC".to_owned());
-    }
-    Ok(terms.join(", "))
+    crate::api::ordering(
+        params,
+        ORDERING,
+        "r.reminder_date DESC, r.reminder_time DESC, r.id DESC",
+        "r.id",
+    )
 }
 
 // ----- handlers ----------------------------------------------------------------------------
 
 /// `GET /api/v1/reminders/`.
-async fn list(
+pub(crate) async fn list(
     auth: AuthUser,
     pagination: Pagination,
     RawQuery(query): RawQuery,
@@ -265,7 +244,7 @@ async fn list(
 }
 
 /// `POST /api/v1/reminders/`.
-async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     auth: AuthUser,
     JsonBody(body): JsonBody<Value>,
@@ -295,7 +274,7 @@ async fn create(
 }
 
 /// `GET /api/v1/reminders/{id}/`.
-async fn retrieve(
+pub(crate) async fn retrieve(
     auth: AuthUser,
     Path(raw): Path<String>,
 ) -> Result<Json<ReminderOutput>, ApiError> {
@@ -309,7 +288,7 @@ async fn retrieve(
 }
 
 /// `PATCH /api/v1/reminders/{id}/`.
-async fn update(
+pub(crate) async fn update(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,
@@ -334,7 +313,7 @@ async fn update(
 }
 
 /// `POST /api/v1/reminders/{id}/completed/`: marks the reminder done.
-async fn completed(
+pub(crate) async fn completed(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,
@@ -354,7 +333,7 @@ async fn completed(
 }
 
 /// `DELETE /api/v1/reminders/{id}/`: hard delete.
-async fn destroy(
+pub(crate) async fn destroy(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,

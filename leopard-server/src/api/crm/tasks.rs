@@ -545,7 +545,7 @@ async fn finish_change(
 // ----- handlers ----------------------------------------------------------------------------
 
 /// `GET /api/v1/tasks/`.
-async fn list(
+pub(crate) async fn list(
     auth: AuthUser,
     pagination: Pagination,
     RawQuery(query): RawQuery,
@@ -559,7 +559,7 @@ async fn list(
 }
 
 /// `POST /api/v1/tasks/`.
-async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     auth: AuthUser,
     JsonBody(body): JsonBody<Value>,
@@ -621,7 +621,10 @@ async fn create(
 }
 
 /// `GET /api/v1/tasks/{id}/`.
-async fn retrieve(auth: AuthUser, Path(raw): Path<String>) -> Result<Json<TaskOutput>, ApiError> {
+pub(crate) async fn retrieve(
+    auth: AuthUser,
+    Path(raw): Path<String>,
+) -> Result<Json<TaskOutput>, ApiError> {
     require(&auth.principal, Action::View, ResourceKind::Task)?;
     let id = path_id(&raw).ok_or_else(not_found)?;
     let mut tx = auth.tenant.begin().await?;
@@ -632,7 +635,7 @@ async fn retrieve(auth: AuthUser, Path(raw): Path<String>) -> Result<Json<TaskOu
 }
 
 /// `PUT`/`PATCH /api/v1/tasks/{id}/`.
-async fn update(
+pub(crate) async fn update(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,
@@ -719,7 +722,7 @@ async fn update(
 
 /// `DELETE /api/v1/tasks/{id}/`: hard delete, by the creator or a holder of `delete_task`
 /// within scope.
-async fn destroy(
+pub(crate) async fn destroy(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,
@@ -752,7 +755,7 @@ async fn destroy(
 }
 
 /// `POST /api/v1/tasks/{id}/complete/`.
-async fn complete(
+pub(crate) async fn complete(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,
@@ -761,7 +764,7 @@ async fn complete(
 }
 
 /// `POST /api/v1/tasks/{id}/cancel/`.
-async fn cancel(
+pub(crate) async fn cancel(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,
@@ -795,7 +798,7 @@ async fn finish(
 }
 
 /// `POST /api/v1/tasks/{id}/claim/`: a member of the task's branch pool takes it.
-async fn claim(
+pub(crate) async fn claim(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,
@@ -834,7 +837,7 @@ async fn claim(
 
 /// `POST /api/v1/tasks/{id}/add_comment/`: appends `{"comment": "…"}` with its `@mentions`
 /// and notifies each mentioned user (except the author) once.
-async fn add_comment(
+pub(crate) async fn add_comment(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,
@@ -947,7 +950,7 @@ async fn add_comment(
 }
 
 /// `GET /api/v1/tasks/overdue/`: the caller's open tasks past their due date, unpaginated.
-async fn overdue(auth: AuthUser) -> Result<Json<Vec<TaskOutput>>, ApiError> {
+pub(crate) async fn overdue(auth: AuthUser) -> Result<Json<Vec<TaskOutput>>, ApiError> {
     require(&auth.principal, Action::View, ResourceKind::Task)?;
     let mut tx = auth.tenant.begin().await?;
     let rows = own_open_tasks(&mut tx, auth.user_id.get(), None).await?;
@@ -957,7 +960,7 @@ async fn overdue(auth: AuthUser) -> Result<Json<Vec<TaskOutput>>, ApiError> {
 
 /// `GET /api/v1/tasks/due_soon/?days=3`: the caller's open tasks due within `days`,
 /// unpaginated.
-async fn due_soon(
+pub(crate) async fn due_soon(
     auth: AuthUser,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Vec<TaskOutput>>, ApiError> {

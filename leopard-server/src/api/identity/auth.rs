@@ -44,7 +44,7 @@ pub fn routes() -> Vec<ApiRoute> {
 }
 
 /// `POST /api/token/`.
-async fn login(
+pub(crate) async fn login(
     State(state): State<AppState>,
     tenant: Tenant,
     extensions: Extensions,
@@ -52,22 +52,48 @@ async fn login(
 ) -> Result<Json<TokenPair>, ApiError> {
     let username = credential(&body, "username")?;
     let password = credential(&body, "password")?;
+    let mut tx = tenant.begin().await?;
+    let user = check_login(
+        &state,
+        &mut tx,
+        &tenant,
+        &client_address(&extensions),
+        &username,
+        password,
+    )
+    .await?;
+    let pair = issue(&state.auth, &mut tx, &tenant, &user).await?;
+    tx.commit().await?;
+    Ok(Json(pair))
+}
+
+/// Checks a login in the tenant transaction `conn`: the (tenant, username) and client-address
+/// throttles (429 over the limit), then the username or e-mail and the password of an active
+/// user (one 401 for every failure, counted against both throttles). On success the stored
+/// hash is upgraded when needed, `last_login` is set and the user's throttle is cleared. The
+/// API's token login and the web interface's login form both sign in through here.
+pub(crate) async fn check_login(
+    state: &AppState,
+    conn: &mut PgConnection,
+    tenant: &TenantContext,
+    address_key: &str,
+    username: &str,
+    password: String,
+) -> Result<LoginUser, ApiError> {
     let user_key = format!(
         "{}:{}",
         tenant.tenant().slug,
         username.trim().to_lowercase()
     );
-    let address_key = client_address(&extensions);
     let throttles = &state.throttles;
     if let Err(wait) = throttles
         .per_user
         .check(&user_key)
-        .and(throttles.per_address.check(&address_key))
+        .and(throttles.per_address.check(address_key))
     {
         return Err(ApiError::Throttled(wait));
     }
-    let mut tx = tenant.begin().await?;
-    let user = identity::find_login(&mut tx, username.trim()).await?;
+    let user = identity::find_login(&mut *conn, username.trim()).await?;
     let stored = user
         .as_ref()
         .map_or_else(|| DUMMY_HASH.to_owned(), |u| u.password.clone());
@@ -79,26 +105,24 @@ async fn login(
                 sqlx::query("UPDATE users SET password = $2 WHERE id = $1")
                     .bind(user.id)
                     .bind(hash)
-                    .execute(&mut *tx)
+                    .execute(&mut *conn)
                     .await?;
             }
             user
         }
         _ => {
             throttles.per_user.fail(&user_key);
-            throttles.per_address.fail(&address_key);
+            throttles.per_address.fail(address_key);
             tracing::info!(tenant = %tenant.tenant().slug, "failed login");
             return Err(ApiError::InvalidCredentials);
         }
     };
     sqlx::query("UPDATE users SET last_login = now() WHERE id = $1")
         .bind(user.id)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
-    let pair = issue(&state.auth, &mut tx, &tenant, &user).await?;
-    tx.commit().await?;
     throttles.per_user.clear(&user_key);
-    Ok(Json(pair))
+    Ok(user)
 }
 
 /// Issues a pair for `user` and records the refresh token in the ledger.
@@ -127,7 +151,7 @@ async fn issue(
 }
 
 /// `POST /api/token/refresh/`.
-async fn refresh(
+pub(crate) async fn refresh(
     State(state): State<AppState>,
     tenant: Tenant,
     JsonBody(body): JsonBody<Value>,

@@ -274,7 +274,7 @@ fn in_scope(auth: &AuthUser, action: Action, id: i64) -> Result<(), ApiError> {
 // ----- handlers ----------------------------------------------------------------------------
 
 /// `GET /api/v1/branches/`.
-async fn list(
+pub(crate) async fn list(
     auth: AuthUser,
     pagination: Pagination,
     RawQuery(query): RawQuery,
@@ -288,7 +288,7 @@ async fn list(
 }
 
 /// `GET /api/v1/branches/options/`: a bare array of the live branches in scope.
-async fn options(auth: AuthUser) -> Result<Json<Vec<BranchOption>>, ApiError> {
+pub(crate) async fn options(auth: AuthUser) -> Result<Json<Vec<BranchOption>>, ApiError> {
     require(&auth.principal, Action::View, ResourceKind::Branch)?;
     let mut tx = auth.tenant.begin().await?;
     let rows = branch_options(&mut tx, &auth.principal).await?;
@@ -297,7 +297,7 @@ async fn options(auth: AuthUser) -> Result<Json<Vec<BranchOption>>, ApiError> {
 }
 
 /// `POST /api/v1/branches/`.
-async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     auth: AuthUser,
     JsonBody(body): JsonBody<Value>,
@@ -330,7 +330,10 @@ async fn create(
 }
 
 /// `GET /api/v1/branches/{id}/`.
-async fn retrieve(auth: AuthUser, Path(raw): Path<String>) -> Result<Json<BranchOutput>, ApiError> {
+pub(crate) async fn retrieve(
+    auth: AuthUser,
+    Path(raw): Path<String>,
+) -> Result<Json<BranchOutput>, ApiError> {
     require(&auth.principal, Action::View, ResourceKind::Branch)?;
     let id = path_id(&raw).ok_or_else(not_found)?;
     in_scope(&auth, Action::View, id)?;
@@ -343,7 +346,7 @@ async fn retrieve(auth: AuthUser, Path(raw): Path<String>) -> Result<Json<Branch
 }
 
 /// `PUT`/`PATCH /api/v1/branches/{id}/`.
-async fn update(
+pub(crate) async fn update(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,
@@ -396,7 +399,7 @@ async fn update(
 }
 
 /// `DELETE /api/v1/branches/{id}/`: soft delete.
-async fn destroy(
+pub(crate) async fn destroy(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,
@@ -421,7 +424,7 @@ async fn destroy(
 }
 
 /// `POST /api/v1/branches/{id}/restore/`: undoes a soft delete.
-async fn restore(
+pub(crate) async fn restore(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,

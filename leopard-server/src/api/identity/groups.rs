@@ -484,7 +484,10 @@ async fn lock_for_write(
 // ---------------------------------------------------------------------------------------------
 
 /// `GET /api/v1/groups/`.
-async fn list(auth: AuthUser, pagination: Pagination) -> Result<Json<Page<GroupOutput>>, ApiError> {
+pub(crate) async fn list(
+    auth: AuthUser,
+    pagination: Pagination,
+) -> Result<Json<Page<GroupOutput>>, ApiError> {
     require_permission(&auth.principal, Permission::VIEW_GROUP)?;
     let mut tx = auth.tenant.begin().await?;
     let count = count_groups(&mut tx).await?;
@@ -494,7 +497,10 @@ async fn list(auth: AuthUser, pagination: Pagination) -> Result<Json<Page<GroupO
 }
 
 /// `GET /api/v1/groups/{id}/`.
-async fn retrieve(auth: AuthUser, Path(id): Path<String>) -> Result<Json<GroupOutput>, ApiError> {
+pub(crate) async fn retrieve(
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<GroupOutput>, ApiError> {
     require_permission(&auth.principal, Permission::VIEW_GROUP)?;
     let id = parse_id(&id)?;
     let mut tx = auth.tenant.begin().await?;
@@ -504,7 +510,7 @@ async fn retrieve(auth: AuthUser, Path(id): Path<String>) -> Result<Json<GroupOu
 }
 
 /// `POST /api/v1/groups/`.
-async fn create(
+pub(crate) async fn create(
     auth: AuthUser,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<(StatusCode, Json<GroupOutput>), ApiError> {
@@ -528,7 +534,7 @@ async fn create(
 }
 
 /// `PUT`/`PATCH /api/v1/groups/{id}/`: optional `name` and `permission_ids` (replaces the set).
-async fn update(
+pub(crate) async fn update(
     auth: AuthUser,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
@@ -561,7 +567,10 @@ async fn update(
 }
 
 /// `DELETE /api/v1/groups/{id}/`: 204; the built-in role groups are refused.
-async fn destroy(auth: AuthUser, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub(crate) async fn destroy(
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     require_permission(&auth.principal, Permission::CHANGE_GROUP)?;
     let id = parse_id(&id)?;
     let mut tx = auth.tenant.begin().await?;
@@ -578,7 +587,7 @@ async fn destroy(auth: AuthUser, Path(id): Path<String>) -> Result<StatusCode, A
 
 /// `POST /api/v1/groups/{id}/assign-permissions/`: `{"permission_ids": [...]}` (non-empty)
 /// replaces the group's permissions.
-async fn assign_permissions(
+pub(crate) async fn assign_permissions(
     auth: AuthUser,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
@@ -601,7 +610,7 @@ async fn assign_permissions(
 }
 
 /// `GET /api/v1/groups/options/`: bare array of the built-in role groups the caller may grant.
-async fn options(auth: AuthUser) -> Result<Json<Vec<GroupOption>>, ApiError> {
+pub(crate) async fn options(auth: AuthUser) -> Result<Json<Vec<GroupOption>>, ApiError> {
     let names: Vec<String> = leopard_rbac::grantable_roles(&auth.principal)
         .into_iter()
         .map(|r| r.group_name().to_owned())

@@ -89,7 +89,7 @@ fn not_found() -> ApiError {
 }
 
 /// `GET /api/v1/permissions/`.
-async fn list(
+pub(crate) async fn list(
     auth: AuthUser,
     pagination: Pagination,
 ) -> Result<Json<Page<PermissionOutput>>, ApiError> {
@@ -101,7 +101,7 @@ async fn list(
 }
 
 /// `GET /api/v1/permissions/{id}/`.
-async fn retrieve(
+pub(crate) async fn retrieve(
     auth: AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<PermissionOutput>, ApiError> {

@@ -93,7 +93,7 @@ fn not_found() -> ApiError {
 // ----- handlers ----------------------------------------------------------------------------
 
 /// `GET /api/v1/regions/`: `search` (name/description icontains), `name` (icontains).
-async fn list(
+pub(crate) async fn list(
     auth: AuthUser,
     pagination: Pagination,
     RawQuery(query): RawQuery,
@@ -107,7 +107,7 @@ async fn list(
 }
 
 /// `POST /api/v1/regions/`.
-async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     auth: AuthUser,
     JsonBody(body): JsonBody<Value>,
@@ -136,7 +136,10 @@ async fn create(
 }
 
 /// `GET /api/v1/regions/{id}/`.
-async fn retrieve(auth: AuthUser, Path(raw): Path<String>) -> Result<Json<RegionOutput>, ApiError> {
+pub(crate) async fn retrieve(
+    auth: AuthUser,
+    Path(raw): Path<String>,
+) -> Result<Json<RegionOutput>, ApiError> {
     require(&auth.principal, Action::View, ResourceKind::Region)?;
     let id = path_id(&raw).ok_or_else(not_found)?;
     in_scope(&auth, Action::View)?;
@@ -147,7 +150,7 @@ async fn retrieve(auth: AuthUser, Path(raw): Path<String>) -> Result<Json<Region
 }
 
 /// `PUT`/`PATCH /api/v1/regions/{id}/`: partial (merge-patch) semantics for both.
-async fn update(
+pub(crate) async fn update(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,
@@ -194,7 +197,7 @@ async fn update(
 }
 
 /// `DELETE /api/v1/regions/{id}/`: hard delete, refused while live branches reference it.
-async fn destroy(
+pub(crate) async fn destroy(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,

@@ -483,7 +483,7 @@ async fn scoped_user(
     }
 }
 
-async fn list(
+pub(crate) async fn list(
     auth: AuthUser,
     page: Pagination,
     Query(filters): Query<UserFilters>,
@@ -507,7 +507,7 @@ async fn list(
     Ok(Json(page.page(results, total)?))
 }
 
-async fn assignable(
+pub(crate) async fn assignable(
     auth: AuthUser,
     page: Pagination,
     Query(filters): Query<UserFilters>,
@@ -540,7 +540,10 @@ async fn assignable(
     Ok(Json(page.page(results, total)?))
 }
 
-async fn retrieve(auth: AuthUser, Path(raw): Path<String>) -> Result<Json<UserOutput>, ApiError> {
+pub(crate) async fn retrieve(
+    auth: AuthUser,
+    Path(raw): Path<String>,
+) -> Result<Json<UserOutput>, ApiError> {
     let id = crate::api::input::path_id(&raw).ok_or_else(not_found)?;
     require(&auth.principal, Action::View, ResourceKind::User)?;
     let mut tx = auth.tenant.begin().await?;
@@ -550,7 +553,7 @@ async fn retrieve(auth: AuthUser, Path(raw): Path<String>) -> Result<Json<UserOu
 }
 
 /// `GET /api/v1/users/profile/`: the caller, plus its effective permissions.
-async fn profile(auth: AuthUser) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn profile(auth: AuthUser) -> Result<Json<Value>, ApiError> {
     let mut tx = auth.tenant.begin().await?;
     let row = fetch_user(&mut tx, auth.user_id.get())
         .await?
@@ -615,7 +618,7 @@ fn check_assignments(
     Ok(())
 }
 
-async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     auth: AuthUser,
     JsonBody(body): JsonBody<Value>,
@@ -705,7 +708,7 @@ async fn ensure_may_edit(
     }
 }
 
-async fn update(
+pub(crate) async fn update(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,
@@ -848,7 +851,7 @@ pub async fn revoke_refresh_tokens(conn: &mut PgConnection, id: i64) -> Result<(
 }
 
 /// `DELETE /api/v1/users/{id}/`: deactivates the user (rows referencing it stay valid).
-async fn deactivate(
+pub(crate) async fn deactivate(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,
@@ -888,7 +891,7 @@ async fn deactivate(
 }
 
 /// `POST /api/v1/users/{id}/assign-permissions/`: replaces the user's direct permissions.
-async fn assign_permissions(
+pub(crate) async fn assign_permissions(
     auth: AuthUser,
     Path(raw): Path<String>,
     JsonBody(body): JsonBody<Value>,

@@ -238,7 +238,7 @@ fn name_taken(name: &str) -> String {
 // ----- handlers ----------------------------------------------------------------------------
 
 /// `GET /api/v1/agents/`.
-async fn list(
+pub(crate) async fn list(
     auth: AuthUser,
     pagination: Pagination,
     RawQuery(query): RawQuery,
@@ -260,7 +260,7 @@ async fn list(
 }
 
 /// `POST /api/v1/agents/`.
-async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     auth: AuthUser,
     JsonBody(body): JsonBody<Value>,
@@ -279,7 +279,10 @@ async fn create(
 }
 
 /// `GET /api/v1/agents/{id}/`.
-async fn retrieve(auth: AuthUser, Path(raw): Path<String>) -> Result<Json<AgentOutput>, ApiError> {
+pub(crate) async fn retrieve(
+    auth: AuthUser,
+    Path(raw): Path<String>,
+) -> Result<Json<AgentOutput>, ApiError> {
     require(&auth.principal, Action::View, ResourceKind::Agent)?;
     let id = path_id(&raw).ok_or_else(not_found)?;
     let mut tx = auth.tenant.begin().await?;
@@ -291,7 +294,7 @@ async fn retrieve(auth: AuthUser, Path(raw): Path<String>) -> Result<Json<AgentO
 }
 
 /// `PUT`/`PATCH /api/v1/agents/{id}/` (both merge-patch).
-async fn update(
+pub(crate) async fn update(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,
@@ -326,7 +329,7 @@ async fn update(
 }
 
 /// `DELETE /api/v1/agents/{id}/`: soft delete.
-async fn destroy(
+pub(crate) async fn destroy(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,
@@ -345,7 +348,7 @@ async fn destroy(
 }
 
 /// `POST /api/v1/agents/{id}/restore/`: undoes a soft delete.
-async fn restore(
+pub(crate) async fn restore(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,

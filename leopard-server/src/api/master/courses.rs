@@ -129,7 +129,7 @@ pub struct NarrowFieldItem {
 
 /// `GET /api/v1/broad-fields/{id}/narrow-fields/`: the live narrow fields of a live broad field
 /// (404 for a missing or soft-deleted one), ordered by name.
-async fn narrow_fields_of(
+pub(crate) async fn narrow_fields_of(
     auth: AuthUser,
     Path(raw): Path<String>,
 ) -> Result<Json<Vec<NarrowFieldItem>>, ApiError> {

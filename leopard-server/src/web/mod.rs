@@ -1,0 +1,233 @@
+//! The web interface: server-rendered HTML pages at `/` of every tenant host, for the agency
+//! staff who use the CRM all day.
+//!
+//! - Pages are [`maud`] templates (checked at compile time, every interpolated string escaped)
+//!   with progressive enhancement from one small ES module (`assets/app.js`): the live bell,
+//!   auto-submitting filters, keyboard navigation, the theme switch and the stage board's drag
+//!   and drop. Every page works without it.
+//! - A page handler is as thin as an API handler: it reads the session ([`WebUser`]) or a
+//!   CSRF-checked form ([`WebForm`]), calls **the API's own operation** in-process with the same
+//!   [`leopard_http::AuthUser`] (so permission gates, row scope, validation and events are the
+//!   API's, never a copy), and renders the result. A validation error re-renders the form with
+//!   the messages inline; a refusal renders the error page with the API's status.
+//! - Buttons and menu entries are rendered only when the principal holds the permission the
+//!   operation checks; the operation refuses anyway.
+//! - Every page answers with a strict Content-Security-Policy (`default-src 'self'`), `X-Frame-Options:
+//!   DENY`, `Referrer-Policy: same-origin` and `X-Content-Type-Options: nosniff`.
+//!
+//! Modules: [`session`] (cookies, CSRF, extractors), [`assets`] (embedded static files),
+//! [`widgets`] (the shell, tables, forms), and one module per screen.
+
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use leopard_http::ApiError;
+use maud::{html, Markup, DOCTYPE};
+
+use crate::app::AppState;
+
+pub mod assets;
+mod clients;
+mod dashboard;
+mod login;
+mod notifications;
+pub mod session;
+mod tasks;
+pub(crate) mod widgets;
+
+pub use session::{WebConfig, WebForm, WebUser};
+
+/// The Content-Security-Policy of every page: nothing from another origin, no inline script or
+/// style, no framing.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+    style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; \
+    object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+
+/// The routes of the web interface (tenant hosts; `/static/` on every host).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(dashboard::show))
+        .route("/login/", get(login::form).post(login::submit))
+        .route("/logout/", post(login::logout))
+        .route("/clients/", get(clients::list))
+        .route("/clients/new/", get(clients::new).post(clients::create))
+        .route("/clients/{id}/", get(clients::show))
+        .route(
+            "/clients/{id}/edit/",
+            get(clients::edit).post(clients::update),
+        )
+        .route("/clients/{id}/delete/", post(clients::delete))
+        .route("/clients/{id}/restore/", post(clients::restore))
+        .route("/clients/{id}/notes/", post(clients::add_note))
+        .route("/tasks/", get(tasks::list))
+        .route("/tasks/{id}/{action}/", post(tasks::act))
+        .route("/notifications/", get(notifications::list))
+        .route("/notifications/menu/", get(notifications::menu))
+        .route("/notifications/read-all/", post(notifications::read_all))
+        .route("/notifications/{id}/read/", post(notifications::read))
+        .route("/stream/", get(notifications::stream))
+        .route("/search/", get(clients::search))
+        .layer(axum::middleware::from_fn(security_headers))
+}
+
+/// The static files (served on every host, without a tenant).
+pub fn static_routes() -> Router<AppState> {
+    Router::new()
+        .route("/static/{file}", get(assets::serve))
+        .route(
+            "/favicon.ico",
+            get(|| async { axum::response::Redirect::permanent(assets::url("icon.svg")) }),
+        )
+}
+
+/// Adds the security headers of a page to `response`.
+pub fn add_security_headers(response: &mut Response) {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+}
+
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    add_security_headers(&mut response);
+    response
+}
+
+/// Whether a request is a browser's asking for a page (not the API's, not a file).
+pub fn wants_html(request: &Request) -> bool {
+    let path = request.uri().path();
+    !path.starts_with("/api/")
+        && path != "/health/"
+        && !path.starts_with("/static/")
+        && request
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html"))
+}
+
+/// Outermost middleware: a browser asking for a page of an unknown or inactive tenant gets the
+/// tenant-not-found or tenant-inactive page instead of the tenancy layer's JSON.
+pub async fn html_tenant_errors(request: Request, next: Next) -> Response {
+    let html = wants_html(&request);
+    let response = next.run(request).await;
+    if !html {
+        return response;
+    }
+    let status = response.status();
+    if status != StatusCode::NOT_FOUND && status != StatusCode::FORBIDDEN {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return Response::from_parts(parts, axum::body::Body::empty());
+    };
+    let code = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v.get("code").and_then(|c| c.as_str()).map(str::to_owned));
+    match code.as_deref() {
+        Some("tenant_not_found") => error_page(&ApiError::TenantNotFound, None),
+        Some("tenant_inactive") => error_page(&ApiError::TenantInactive, None),
+        _ => Response::from_parts(parts, axum::body::Body::from(bytes)),
+    }
+}
+
+/// A page-shaped 404 for an unknown path asked by a browser.
+pub fn not_found_page() -> Response {
+    error_page(&ApiError::NotFound("Page not found.".into()), None)
+}
+
+/// The error page of `err` in the interface's style, with the API's status. Internal causes
+/// are logged, never shown. With a user, the page keeps the navigation.
+pub fn error_page(err: &ApiError, user: Option<&WebUser>) -> Response {
+    err.log_internal();
+    let status = err.status();
+    let title = match err {
+        ApiError::TenantNotFound => "No agency here",
+        ApiError::TenantInactive => "This agency is inactive",
+        ApiError::NotFound(_) => "Not found",
+        ApiError::Forbidden(_) => "Not allowed",
+        ApiError::Throttled(_) => "Too many attempts",
+        ApiError::Unavailable => "Temporarily unavailable",
+        ApiError::Internal(_) => "Something went wrong",
+        _ => "The request was refused",
+    };
+    let body = html! {
+        p.code { (status.as_u16()) }
+        h1 { (title) }
+        p { (err.detail()) }
+        @if matches!(err, ApiError::TenantNotFound) {
+            p.muted { "Check the address: each agency has its own host name, such as acme.localhost." }
+        }
+        @if !matches!(err, ApiError::TenantNotFound | ApiError::TenantInactive) {
+            p { a href="/" { "Back to the dashboard" } }
+        }
+    };
+    let mut response = match user {
+        Some(user) => widgets::page(user, title, "", body),
+        None => bare_page(title, html! { div.center { div.box { (body) } } }),
+    };
+    *response.status_mut() = status;
+    response.headers_mut().extend(
+        err.extra_headers()
+            .into_iter()
+            .filter(|(name, _)| name != header::WWW_AUTHENTICATE),
+    );
+    add_security_headers(&mut response);
+    response
+}
+
+/// A page without the shell (login, errors before a session).
+pub fn bare_page(title: &str, content: Markup) -> Response {
+    let markup = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Leopard" }
+                link rel="icon" href=(assets::url("icon.svg"));
+                link rel="stylesheet" href=(assets::url("app.css"));
+                script type="module" src=(assets::url("app.js")) {}
+            }
+            body { (content) }
+        }
+    };
+    html_response(markup)
+}
+
+/// `markup` as a `text/html` response.
+pub fn html_response(markup: Markup) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        )],
+        markup.into_string(),
+    )
+        .into_response()
+}

@@ -1,0 +1,454 @@
+//! What every screen is built from: the shell (top bar, left navigation filtered by
+//! permission), dense tables with sortable headers and a pager, form fields with inline errors,
+//! and the query-string helpers that keep a list's filters across its links.
+
+use std::collections::BTreeMap;
+
+use axum::response::Response;
+use leopard_http::{ApiError, Pagination};
+use leopard_rbac::{Action, Permission, Principal, ResourceKind};
+use maud::{html, Markup, DOCTYPE};
+
+use super::{assets, html_response, WebUser};
+
+/// One entry of the left navigation: shown only to a principal holding `needs` (any of them).
+struct NavItem {
+    section: &'static str,
+    key: &'static str,
+    label: &'static str,
+    href: &'static str,
+    needs: &'static [ResourceKind],
+}
+
+/// The navigation, in order. An entry whose permission the user lacks is not rendered (its
+/// pages refuse the user anyway).
+const NAV: &[NavItem] = &[
+    NavItem {
+        section: "Work",
+        key: "dashboard",
+        label: "Dashboard",
+        href: "/",
+        needs: &[],
+    },
+    NavItem {
+        section: "Work",
+        key: "clients",
+        label: "Clients",
+        href: "/clients/",
+        needs: &[ResourceKind::Client],
+    },
+    NavItem {
+        section: "Work",
+        key: "tasks",
+        label: "Tasks",
+        href: "/tasks/",
+        needs: &[ResourceKind::Task],
+    },
+    NavItem {
+        section: "Work",
+        key: "notifications",
+        label: "Notifications",
+        href: "/notifications/",
+        needs: &[],
+    },
+];
+
+/// Whether `principal` may `action` resources of `kind` at all (the API's permission gate; the
+/// row scope is checked by the operation).
+pub(crate) fn may(principal: &Principal, action: Action, kind: ResourceKind) -> bool {
+    principal.has(Permission::new(kind, action))
+}
+
+fn nav(user: &WebUser, active: &str) -> Markup {
+    let principal = &user.auth.principal;
+    let visible: Vec<&NavItem> = NAV
+        .iter()
+        .filter(|item| {
+            item.needs.is_empty()
+                || item
+                    .needs
+                    .iter()
+                    .any(|kind| may(principal, Action::View, *kind))
+        })
+        .collect();
+    let mut sections: Vec<&str> = Vec::new();
+    for item in &visible {
+        if !sections.contains(&item.section) {
+            sections.push(item.section);
+        }
+    }
+    html! {
+        nav.side aria-label="Main" {
+            @for section in &sections {
+                h3 { (section) }
+                @for item in visible.iter().filter(|i| i.section == *section) {
+                    @if item.key == active {
+                        a href=(item.href) aria-current="page" { (item.label) }
+                    } @else {
+                        a href=(item.href) { (item.label) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A full page: the shell around `content`, titled `title`, with navigation entry `active`
+/// highlighted.
+pub(crate) fn page(user: &WebUser, title: &str, active: &str, content: Markup) -> Response {
+    let markup = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · " (user.tenant_name()) }
+                link rel="icon" href=(assets::url("icon.svg"));
+                link rel="stylesheet" href=(assets::url("app.css"));
+                script type="module" src=(assets::url("app.js")) {}
+            }
+            body {
+                div.shell {
+                    header.topbar {
+                        a.brand href="/" { (user.tenant_name()) small { "Leopard" } }
+                        form.search role="search" action="/search/" method="get" {
+                            label.sr-only for="global-search" { "Search clients" }
+                            input #global-search type="search" name="q" placeholder="Search clients ( / )" autocomplete="off";
+                        }
+                        span.spacer {}
+                        div style="position:relative" {
+                            a.bell href="/notifications/" data-bell data-stream="/stream/"
+                                aria-haspopup="true" aria-expanded="false"
+                                aria-label={ "Notifications: " (user.unread) " unread" } {
+                                "🔔 " span.count data-zero=(user.unread == 0) { (user.unread) }
+                            }
+                            div #bell-menu.bell-menu hidden {}
+                        }
+                        button type="button" data-theme-toggle title="Switch light/dark theme" { "◐" }
+                        span.user { (user.display_name) }
+                        form.inline method="post" action="/logout/" {
+                            (csrf_field(user))
+                            button type="submit" { "Log out" }
+                        }
+                    }
+                    (nav(user, active))
+                    main #main { (content) }
+                }
+            }
+        }
+    };
+    html_response(markup)
+}
+
+/// The hidden CSRF field every state-changing form carries.
+pub(crate) fn csrf_field(user: &WebUser) -> Markup {
+    html! { input type="hidden" name="csrf" value=(user.csrf); }
+}
+
+/// A small POST form with one button (an action on a row).
+pub(crate) fn action_button(
+    user: &WebUser,
+    action: &str,
+    label: &str,
+    confirm: Option<&str>,
+) -> Markup {
+    html! {
+        form.inline method="post" action=(action) data-confirm=[confirm] {
+            (csrf_field(user))
+            button type="submit" { (label) }
+        }
+    }
+}
+
+/// A chip for an enum value (`LEAD`, `HIGH`, …) showing `label`.
+pub(crate) fn chip(value: &str, label: &str) -> Markup {
+    html! { span class={ "chip " (value) } { (label) } }
+}
+
+/// "Title Case" of an `UPPER_SNAKE` enum value (`FOLLOW_UP` → "Follow Up").
+pub(crate) fn display(value: &str) -> String {
+    value
+        .split('_')
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let lower = w.to_lowercase();
+            let mut chars = lower.chars();
+            chars.next().map_or_else(String::new, |c| {
+                c.to_uppercase().collect::<String>() + chars.as_str()
+            })
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The date part of an RFC 3339 time, or the whole text.
+pub(crate) fn day(rfc3339: &str) -> &str {
+    rfc3339.get(..10).unwrap_or(rfc3339)
+}
+
+/// "YYYY-MM-DD HH:MM" of an RFC 3339 time.
+pub(crate) fn minute(rfc3339: &str) -> String {
+    match (rfc3339.get(..10), rfc3339.get(11..16)) {
+        (Some(d), Some(t)) => format!("{d} {t}"),
+        _ => rfc3339.to_owned(),
+    }
+}
+
+// ----- query strings -------------------------------------------------------------------------
+
+/// A list page's query: its parameters in order, rebuilt into links that change one of them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Query(pub Vec<(String, String)>);
+
+impl Query {
+    /// Parses a raw query string.
+    pub(crate) fn parse(raw: Option<&str>) -> Self {
+        Self(
+            url::form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+                .into_owned()
+                .filter(|(_, v)| !v.is_empty())
+                .collect(),
+        )
+    }
+
+    /// The value of `key`, if any.
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The query with `key` set to `value` (removed when `None`), and `page` reset unless it is
+    /// the key changed.
+    pub(crate) fn with(&self, key: &str, value: Option<&str>) -> String {
+        let mut pairs: Vec<(String, String)> = self
+            .0
+            .iter()
+            .filter(|(k, _)| k != key && (key == "page" || k != "page"))
+            .cloned()
+            .collect();
+        if let Some(value) = value {
+            pairs.push((key.to_owned(), value.to_owned()));
+        }
+        let mut out = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &pairs {
+            out.append_pair(k, v);
+        }
+        let text = out.finish();
+        if text.is_empty() {
+            "?".to_owned()
+        } else {
+            format!("?{text}")
+        }
+    }
+
+    /// The query string as it is (for the API operation).
+    pub(crate) fn raw(&self) -> String {
+        let mut out = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &self.0 {
+            out.append_pair(k, v);
+        }
+        out.finish()
+    }
+
+    /// The page request (`page`, `page_size`, default 25) for the API operation.
+    pub(crate) fn pagination(&self, path: &str) -> Pagination {
+        let number = |key: &str, default: i64| {
+            self.get(key)
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(default)
+        };
+        Pagination::new(
+            number("page", 1),
+            number("page_size", 25),
+            path.to_owned(),
+            Vec::new(),
+        )
+    }
+}
+
+/// A sortable column header: a link ordering by `field`, toggling the direction when the list
+/// is already ordered by it.
+pub(crate) fn sort_header(query: &Query, label: &str, field: &str) -> Markup {
+    let current = query.get("ordering").unwrap_or("");
+    let (next, sort) = if current == field {
+        (format!("-{field}"), Some("ascending"))
+    } else if current == format!("-{field}") {
+        (field.to_owned(), Some("descending"))
+    } else {
+        (field.to_owned(), None)
+    };
+    let arrow = match sort {
+        Some("ascending") => " ▲",
+        Some(_) => " ▼",
+        None => "",
+    };
+    html! {
+        th scope="col" aria-sort=[sort] {
+            a href=(query.with("ordering", Some(&next))) { (label) (arrow) }
+        }
+    }
+}
+
+/// The pager under a table: position, previous/next links and the page size.
+pub(crate) fn pager(query: &Query, count: i64) -> Markup {
+    let size = query
+        .get("page_size")
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(25)
+        .clamp(1, 1000);
+    let page = query
+        .get("page")
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let pages = ((count + size - 1) / size).max(1);
+    let first = if count == 0 { 0 } else { (page - 1) * size + 1 };
+    let last = (page * size).min(count);
+    html! {
+        div.pager {
+            span { (first) "–" (last) " of " (count) }
+            @if page > 1 {
+                a href=(query.with("page", Some(&(page - 1).to_string()))) rel="prev" { "‹ Previous" }
+            }
+            span { "page " (page) " / " (pages) }
+            @if page < pages {
+                a href=(query.with("page", Some(&(page + 1).to_string()))) rel="next" { "Next ›" }
+            }
+            form.inline method="get" {
+                @for (k, v) in query.0.iter().filter(|(k, _)| k != "page_size" && k != "page") {
+                    input type="hidden" name=(k) value=(v);
+                }
+                label for="page-size" { "Rows " }
+                select #page-size name="page_size" data-autosubmit {
+                    @for option in [25, 50, 100, 250] {
+                        option value=(option) selected[option == size] { (option) }
+                    }
+                }
+                button type="submit" data-js-hide { "Apply" }
+            }
+        }
+    }
+}
+
+// ----- forms ---------------------------------------------------------------------------------
+
+/// The errors of a refused form: per field, plus a message for the whole form.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FormErrors {
+    /// Messages per field name.
+    pub(crate) fields: BTreeMap<String, Vec<String>>,
+    /// A message for the whole form (a refusal that names no field).
+    pub(crate) form: Option<String>,
+}
+
+impl FormErrors {
+    /// The errors of `err` when it is one a form can show (a 4xx), else `None` (the caller
+    /// renders the error page).
+    pub(crate) fn from_error(err: &ApiError) -> Option<Self> {
+        match err {
+            ApiError::Validation(fields) => {
+                let mut fields = fields.clone();
+                let form = fields
+                    .remove("non_field_errors")
+                    .or_else(|| fields.remove("detail"))
+                    .map(|m| m.join(" "));
+                Some(Self { fields, form })
+            }
+            ApiError::BadRequest(_) | ApiError::Conflict(_) => Some(Self {
+                fields: BTreeMap::new(),
+                form: Some(err.detail()),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The messages of `field`.
+    pub(crate) fn of(&self, field: &str) -> &[String] {
+        self.fields.get(field).map_or(&[], Vec::as_slice)
+    }
+
+    /// The alert above a form: the form's message, and the fields no input shows.
+    pub(crate) fn alert(&self, shown: &[&str]) -> Markup {
+        let others: Vec<String> = self
+            .fields
+            .iter()
+            .filter(|(k, _)| !shown.contains(&k.as_str()))
+            .map(|(k, v)| format!("{}: {}", display(k), v.join(" ")))
+            .collect();
+        html! {
+            @if self.form.is_some() || !others.is_empty() || !self.fields.is_empty() {
+                div.alert role="alert" {
+                    @if let Some(message) = &self.form { p { (message) } }
+                    @if self.form.is_none() && others.is_empty() { p { "Please correct the errors below." } }
+                    @for message in &others { p { (message) } }
+                }
+            }
+        }
+    }
+}
+
+/// An input field: label, input of `kind` (`text`, `email`, `date`, …), inline errors.
+pub(crate) fn input(
+    name: &str,
+    label: &str,
+    kind: &str,
+    value: &str,
+    errors: &FormErrors,
+    required: bool,
+) -> Markup {
+    let messages = errors.of(name);
+    let id = format!("f-{name}");
+    let err_id = format!("{id}-error");
+    html! {
+        div class={ "field" @if !messages.is_empty() { " invalid" } } {
+            label for=(id) { (label) @if required { " *" } }
+            input id=(id) type=(kind) name=(name) value=(value) required[required]
+                aria-invalid=[(!messages.is_empty()).then_some("true")]
+                aria-describedby=[(!messages.is_empty()).then_some(err_id.as_str())];
+            @if !messages.is_empty() {
+                p.error id=(err_id) { (messages.join(" ")) }
+            }
+        }
+    }
+}
+
+/// A select field over `(value, label)` options, with an empty choice when `blank` is given.
+pub(crate) fn select(
+    name: &str,
+    label: &str,
+    options: &[(String, String)],
+    selected: &str,
+    blank: Option<&str>,
+    errors: &FormErrors,
+) -> Markup {
+    let messages = errors.of(name);
+    let id = format!("f-{name}");
+    html! {
+        div class={ "field" @if !messages.is_empty() { " invalid" } } {
+            label for=(id) { (label) }
+            select id=(id) name=(name) aria-invalid=[(!messages.is_empty()).then_some("true")] {
+                @if let Some(blank) = blank { option value="" { (blank) } }
+                @for (value, text) in options {
+                    option value=(value) selected[value == selected] { (text) }
+                }
+            }
+            @if !messages.is_empty() { p.error { (messages.join(" ")) } }
+        }
+    }
+}
+
+/// A textarea field.
+pub(crate) fn textarea(name: &str, label: &str, value: &str, errors: &FormErrors) -> Markup {
+    let messages = errors.of(name);
+    let id = format!("f-{name}");
+    html! {
+        div class={ "field wide" @if !messages.is_empty() { " invalid" } } {
+            label for=(id) { (label) }
+            textarea id=(id) name=(name) rows="3" { (value) }
+            @if !messages.is_empty() { p.error { (messages.join(" ")) } }
+        }
+    }
+}
