@@ -590,7 +590,7 @@ async fn overview_tab(
     Ok(html! {
         (errors.alert(&[]))
         div.cards {
-            div.card {
+            div.card.span2 {
                 h2 { "Details" }
                 dl.props {
                     @for (label, value) in &props {

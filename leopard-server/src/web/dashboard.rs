@@ -159,7 +159,7 @@ async fn college_card(user: &WebUser, time_filter: &str) -> Result<Markup, ApiEr
         })
         .unwrap_or_default();
     Ok(html! {
-        div.card {
+        div.card.span2 {
             h2 { "College applications by stage" }
             div.stats {
                 @for stage in &counts.by_stage { (stat(stage.count, &stage.stage_name, None)) }

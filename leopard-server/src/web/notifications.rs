@@ -101,7 +101,7 @@ pub(crate) async fn menu(user: WebUser) -> Response {
         Ok(Json(found)) => {
             let mut response = html_response(html! {
                 (rows(&user, &found.results, false))
-                p style="padding:6px 10px;margin:0" { a href="/notifications/" { "All notifications" } }
+                p.menu-foot { a href="/notifications/" { "All notifications" } }
             });
             super::add_security_headers(&mut response);
             response

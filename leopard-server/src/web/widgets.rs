@@ -116,11 +116,14 @@ pub(crate) fn page(user: &WebUser, title: &str, active: &str, content: Markup) -
                             input #global-search type="search" name="q" placeholder="Search clients ( / )" autocomplete="off";
                         }
                         span.spacer {}
-                        div style="position:relative" {
+                        div.bell-wrap {
                             a.bell href="/notifications/" data-bell data-stream="/stream/"
                                 aria-haspopup="true" aria-expanded="false"
                                 aria-label={ "Notifications: " (user.unread) " unread" } {
-                                "🔔 " span.count data-zero=(user.unread == 0) { (user.unread) }
+                                svg.icon viewBox="0 0 24 24" width="16" height="16" aria-hidden="true" {
+                                    path d="M12 22a2 2 0 0 0 2-2h-4a2 2 0 0 0 2 2zm6-6V11a6 6 0 0 0-5-5.9V4a1 1 0 0 0-2 0v1.1A6 6 0 0 0 6 11v5l-2 2v1h16v-1z" fill="currentColor" {}
+                                }
+                                " " span.count data-zero=(user.unread == 0) { (user.unread) }
                             }
                             div #bell-menu.bell-menu hidden {}
                         }
