@@ -257,7 +257,8 @@ fn client_form(
     }
 }
 
-/// The JSON body of a client form: the posted fields (empty ids and dates become `null`).
+/// The JSON body of a client form: the posted fields. On create an empty field is left out
+/// (the API's default, or its "required"); on edit empty ids and dates become `null`.
 fn form_body(form: &WebForm, create: bool) -> Map<String, Value> {
     let mut body = Map::new();
     for (name, value) in &form.fields {
@@ -266,11 +267,12 @@ fn form_body(form: &WebForm, create: bool) -> Map<String, Value> {
             continue;
         }
         let value = value.trim();
+        if create && value.is_empty() {
+            // Absent, so the API answers "required" for a required field.
+            continue;
+        }
         let json = if ID_FIELDS.contains(&name) || name == "dob" {
             if value.is_empty() {
-                if create {
-                    continue;
-                }
                 Value::Null
             } else {
                 value
