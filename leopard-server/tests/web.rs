@@ -861,3 +861,114 @@ async fn an_unknown_or_inactive_tenant_gets_an_html_page_in_a_browser_and_json_i
         page.body
     );
 }
+
+#[tokio::test]
+async fn administration_is_offered_to_admins_only_and_creates_users_under_the_hierarchy() {
+    let (app, org) = setup().await;
+    app.user(SLUG, "badmin", Some(Role::BranchAdmin), &[org.a], &[])
+        .await;
+    let mut consultant = Browser::new(&app, SLUG);
+    consultant.login("cons.a").await;
+    let home = consultant.get("/").await;
+    assert!(!home.body.contains("Administration"));
+    assert!(!home.body.contains("/admin/users/"));
+    assert_eq!(
+        consultant.get("/admin/users/new/").await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    let mut admin = Browser::new(&app, SLUG);
+    admin.login("admin").await;
+    let home = admin.get("/").await;
+    assert!(home.body.contains("href=\"/admin/users/\""));
+    let users = admin.get("/admin/users/?search=cons").await;
+    assert!(users.body.contains("cons.a") && !users.body.contains(">admin<"));
+    assert!(admin
+        .get("/admin/branches/")
+        .await
+        .body
+        .contains("Branch C"));
+    assert!(admin.get("/admin/regions/").await.body.contains("South"));
+
+    let form = admin.get("/admin/users/new/").await;
+    assert!(form.body.contains("value=\"REGION_MANAGER\""), "{}", form.body);
+    let branch = org.a.to_string();
+    let bad = admin
+        .post(
+            "/admin/users/new/",
+            &[
+                ("username", "has space"),
+                ("email", "new@example.com"),
+                ("first_name", "New"),
+                ("last_name", "User"),
+                ("password", "Another-Horse-77"),
+                ("group_name", "CONSULTANT"),
+                ("branch_ids", branch.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    assert!(bad.body.contains("class=\"field invalid\""));
+    assert!(
+        !bad.body.contains("Another-Horse-77"),
+        "the password is never echoed"
+    );
+    let created = admin
+        .post(
+            "/admin/users/new/",
+            &[
+                ("username", "new.user"),
+                ("email", "new@example.com"),
+                ("first_name", "New"),
+                ("last_name", "User"),
+                ("password", "Another-Horse-77"),
+                ("group_name", "CONSULTANT"),
+                ("branch_ids", branch.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let id = app
+        .tenant_count(SLUG, "SELECT id FROM users WHERE username = 'new.user'")
+        .await;
+
+    // A branch admin is offered only the roles below its own, and a forged grant is refused.
+    let mut badmin = Browser::new(&app, SLUG);
+    badmin.login("badmin").await;
+    let form = badmin.get("/admin/users/new/").await;
+    assert!(form.body.contains("value=\"CONSULTANT\""));
+    assert!(!form.body.contains("value=\"REGION_MANAGER\""));
+    let forged = badmin
+        .post(
+            "/admin/users/new/",
+            &[
+                ("username", "sneaky"),
+                ("email", "sneaky@example.com"),
+                ("first_name", "S"),
+                ("last_name", "N"),
+                ("password", "Another-Horse-77"),
+                ("group_name", "REGION_MANAGER"),
+                ("branch_ids", branch.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.body);
+    assert_eq!(
+        app.tenant_count(SLUG, "SELECT count(*) FROM users WHERE username = 'sneaky'")
+            .await,
+        0
+    );
+
+    let deactivated = admin
+        .post(&format!("/admin/users/{id}/deactivate/"), &[])
+        .await;
+    assert_eq!(deactivated.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.tenant_count(
+            SLUG,
+            &format!("SELECT count(*) FROM users WHERE id = {id} AND NOT is_active")
+        )
+        .await,
+        1
+    );
+}

@@ -289,6 +289,9 @@ fn form_body(form: &WebForm, create: bool) -> Map<String, Value> {
 
 /// `GET /clients/new/`.
 pub(crate) async fn new(user: WebUser) -> Response {
+    if let Err(err) = crate::api::require(&user.auth.principal, Action::Add, ResourceKind::Client) {
+        return error_page(&err, Some(&user));
+    }
     let mut values = Map::new();
     values.insert("stage".into(), Value::from("LEAD"));
     render_form(

@@ -29,6 +29,7 @@ use maud::{html, Markup, DOCTYPE};
 
 use crate::app::AppState;
 
+mod admin;
 pub mod assets;
 mod clients;
 mod dashboard;
@@ -70,6 +71,17 @@ pub fn routes() -> Router<AppState> {
         .route("/notifications/{id}/read/", post(notifications::read))
         .route("/stream/", get(notifications::stream))
         .route("/search/", get(clients::search))
+        .route("/admin/users/", get(admin::users_list))
+        .route(
+            "/admin/users/new/",
+            get(admin::users_new).post(admin::users_create),
+        )
+        .route(
+            "/admin/users/{id}/deactivate/",
+            post(admin::users_deactivate),
+        )
+        .route("/admin/branches/", get(admin::branches_list))
+        .route("/admin/regions/", get(admin::regions_list))
         .layer(axum::middleware::from_fn(security_headers))
 }
 

@@ -11,13 +11,15 @@ use maud::{html, Markup, DOCTYPE};
 
 use super::{assets, html_response, WebUser};
 
-/// One entry of the left navigation: shown only to a principal holding `needs` (any of them).
+/// One entry of the left navigation: shown only to a principal that may `action` one of the
+/// kinds `needs` (no kinds: everyone).
 struct NavItem {
     section: &'static str,
     key: &'static str,
     label: &'static str,
     href: &'static str,
     needs: &'static [ResourceKind],
+    action: Action,
 }
 
 /// The navigation, in order. An entry whose permission the user lacks is not rendered (its
@@ -29,6 +31,7 @@ const NAV: &[NavItem] = &[
         label: "Dashboard",
         href: "/",
         needs: &[],
+        action: Action::View,
     },
     NavItem {
         section: "Work",
@@ -36,6 +39,7 @@ const NAV: &[NavItem] = &[
         label: "Clients",
         href: "/clients/",
         needs: &[ResourceKind::Client],
+        action: Action::View,
     },
     NavItem {
         section: "Work",
@@ -43,6 +47,7 @@ const NAV: &[NavItem] = &[
         label: "Tasks",
         href: "/tasks/",
         needs: &[ResourceKind::Task],
+        action: Action::View,
     },
     NavItem {
         section: "Work",
@@ -50,6 +55,33 @@ const NAV: &[NavItem] = &[
         label: "Notifications",
         href: "/notifications/",
         needs: &[],
+        action: Action::View,
+    },
+    // Administration: for those who manage the organisation (consultants may read users and
+    // branches to fill their forms, but get no administration menu).
+    NavItem {
+        section: "Administration",
+        key: "users",
+        label: "Users",
+        href: "/admin/users/",
+        needs: &[ResourceKind::User],
+        action: Action::Add,
+    },
+    NavItem {
+        section: "Administration",
+        key: "branches",
+        label: "Branches",
+        href: "/admin/branches/",
+        needs: &[ResourceKind::Branch],
+        action: Action::Change,
+    },
+    NavItem {
+        section: "Administration",
+        key: "regions",
+        label: "Regions",
+        href: "/admin/regions/",
+        needs: &[ResourceKind::Region],
+        action: Action::Change,
     },
 ];
 
@@ -68,7 +100,7 @@ fn nav(user: &WebUser, active: &str) -> Markup {
                 || item
                     .needs
                     .iter()
-                    .any(|kind| may(principal, Action::View, *kind))
+                    .any(|kind| may(principal, item.action, *kind))
         })
         .collect();
     let mut sections: Vec<&str> = Vec::new();
