@@ -71,7 +71,10 @@ async fn health_and_login(base: &str) {
         .expect("login");
     assert_eq!(login.status().as_u16(), 200);
     let tokens: serde_json::Value = login.json().await.expect("JSON");
-    assert!(tokens["access"].as_str().is_some_and(|t| !t.is_empty()), "{tokens}");
+    assert!(
+        tokens["access"].as_str().is_some_and(|t| !t.is_empty()),
+        "{tokens}"
+    );
 }
 
 /// SIGTERM, then a clean exit within a minute.
@@ -111,8 +114,7 @@ async fn demo_as_root_from_a_directory_only_root_may_enter_serves_logins_and_res
     }
     // Like `mktemp -d` or a checkout under /root: a new directory of mode 0700.
     let closed = tempfile::tempdir().expect("temp dir");
-    std::fs::set_permissions(closed.path(), std::fs::Permissions::from_mode(0o700))
-        .expect("chmod");
+    std::fs::set_permissions(closed.path(), std::fs::Permissions::from_mode(0o700)).expect("chmod");
 
     let bind = format!("127.0.0.1:{}", free_port());
     let base = format!("http://{bind}");
@@ -130,7 +132,11 @@ async fn demo_as_root_from_a_directory_only_root_may_enter_serves_logins_and_res
     );
     health_and_login(&base).await;
     stop(child).await;
-    let mode = std::fs::metadata(closed.path()).expect("meta").permissions().mode() & 0o777;
+    let mode = std::fs::metadata(closed.path())
+        .expect("meta")
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o700, "the directory keeps its permissions");
     assert!(
         !target.join("postmaster.pid").exists(),

@@ -209,7 +209,9 @@ impl EmbeddedPostgres {
                 link = %link.display(),
                 "started embedded PostgreSQL (relocated: the {CLUSTER_USER} user cannot reach the requested directory)"
             ),
-            _ => tracing::info!(port = this.port, dir = %this.data_dir.display(), "started embedded PostgreSQL"),
+            _ => {
+                tracing::info!(port = this.port, dir = %this.data_dir.display(), "started embedded PostgreSQL")
+            }
         }
         Ok(this)
     }
@@ -505,7 +507,9 @@ fn check_cluster_user(user: &str) -> Result<(), TenancyError> {
         .is_ok_and(|s| s.success());
     if !has_runuser {
         return Err(start_error(
-            format!("as root the cluster runs as the `{user}` user through `runuser`, which is missing"),
+            format!(
+                "as root the cluster runs as the `{user}` user through `runuser`, which is missing"
+            ),
             "install util-linux (Debian/Ubuntu: `apt-get install util-linux`), run Leopard as an \
              ordinary user, or pass --database-url",
         ));
@@ -705,8 +709,11 @@ fn diagnosis(failed: &Failed, who: &str, data_dir: &Path, port: u16) -> (String,
     let database_url = "or use a running server with --database-url / LEOPARD_DATABASE_URL";
     if out.starts_with("runuser not found") {
         (
-            "as root the cluster runs as the postgres user through `runuser`, which is missing".into(),
-            format!("install util-linux (Debian/Ubuntu: `apt-get install util-linux`), {database_url}"),
+            "as root the cluster runs as the postgres user through `runuser`, which is missing"
+                .into(),
+            format!(
+                "install util-linux (Debian/Ubuntu: `apt-get install util-linux`), {database_url}"
+            ),
         )
     } else if out.starts_with("could not run") {
         (
@@ -797,8 +804,14 @@ mod tests {
     fn the_relocated_name_reads_like_the_requested_path_and_tells_paths_apart() {
         let name = relocated_name(Path::new("/root/leo/.leopard/postgres"));
         assert!(name.starts_with("root-leo-.leopard-postgres-"), "{name}");
-        assert_ne!(name, relocated_name(Path::new("/root/leo2/.leopard/postgres")));
-        assert_eq!(name, relocated_name(Path::new("/root/leo/.leopard/postgres")));
+        assert_ne!(
+            name,
+            relocated_name(Path::new("/root/leo2/.leopard/postgres"))
+        );
+        assert_eq!(
+            name,
+            relocated_name(Path::new("/root/leo/.leopard/postgres"))
+        );
         let long = relocated_name(Path::new(&format!("/{}/x y/postgres", "a".repeat(200))));
         assert!(long.len() <= 80 + 17, "{long}");
         assert!(long.contains("x_y-postgres-"), "{long}");
@@ -817,12 +830,16 @@ mod tests {
         );
         assert!(cause.contains("the postgres user"), "{cause}");
         assert!(cause.contains("/root/leo/.leopard/postgres"), "{cause}");
-        assert!(fix.contains("--data-dir") && fix.contains("--database-url"), "{fix}");
+        assert!(
+            fix.contains("--data-dir") && fix.contains("--database-url"),
+            "{fix}"
+        );
     }
 
     #[test]
     fn a_taken_port_is_recognised_so_another_port_is_tried() {
-        let out = "server log:\nLOG:  could not bind IPv4 address \"127.0.0.1\": Address already in use";
+        let out =
+            "server log:\nLOG:  could not bind IPv4 address \"127.0.0.1\": Address already in use";
         assert!(is_port_taken(out));
         let (cause, _) = diagnosis(&failed("pg_ctl", out), "this user", Path::new("/d"), 6000);
         assert!(cause.contains("127.0.0.1:6000"), "{cause}");
@@ -840,9 +857,15 @@ mod tests {
         };
         let text = err.to_string();
         let lines: Vec<&str> = text.lines().collect();
-        assert!(lines[0].starts_with("embedded PostgreSQL: pg_ctl failed"), "{text}");
+        assert!(
+            lines[0].starts_with("embedded PostgreSQL: pg_ctl failed"),
+            "{text}"
+        );
         assert!(lines[1].starts_with("  fix: "), "{text}");
-        assert_eq!(&lines[2..], ["  pg_ctl said:", "    line one", "    line two"]);
+        assert_eq!(
+            &lines[2..],
+            ["  pg_ctl said:", "    line one", "    line two"]
+        );
     }
 
     #[test]
@@ -869,10 +892,8 @@ mod tests {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or_default();
-        let closed = std::env::temp_dir().join(format!(
-            "leopard-closed-{}-{nanos}",
-            std::process::id()
-        ));
+        let closed =
+            std::env::temp_dir().join(format!("leopard-closed-{}-{nanos}", std::process::id()));
         std::fs::create_dir(&closed).expect("create");
         std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).expect("chmod");
         let requested = closed.join("pg");
@@ -885,7 +906,11 @@ mod tests {
             std::fs::read_link(&requested).expect("a link"),
             cluster.data_dir()
         );
-        let mode = std::fs::metadata(&closed).expect("meta").permissions().mode() & 0o777;
+        let mode = std::fs::metadata(&closed)
+            .expect("meta")
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o700, "the closed directory keeps its mode");
         assert!(
             std::net::TcpStream::connect(("127.0.0.1", cluster.port())).is_ok(),
