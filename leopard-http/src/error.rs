@@ -186,7 +186,8 @@ impl From<TenancyError> for ApiError {
             e @ (TenancyError::MigrationFailed { .. }
             | TenancyError::ChecksumMismatch { .. }
             | TenancyError::InvalidMigrationSet(_)
-            | TenancyError::Embedded(_)) => Self::Internal(e.to_string()),
+            | TenancyError::Embedded(_)
+            | TenancyError::EmbeddedStart { .. }) => Self::Internal(e.to_string()),
             TenancyError::Database(e) => match e {
                 sqlx_pool_error @ (sqlx::Error::PoolTimedOut
                 | sqlx::Error::PoolClosed

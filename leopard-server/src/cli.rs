@@ -142,7 +142,7 @@ async fn serve_on(
         .with_context(|| format!("binding {}", args.bind))?;
     let addr = listener.local_addr()?;
     if demo {
-        print_demo_banner(global, addr.port(), &registry);
+        print_demo_banner(global, addr.port(), &registry, db);
     }
     tracing::info!(%addr, tenants = registry.tenant_count(), "serving");
     let secret = load_secret(global, &args.auth)?;
@@ -296,8 +296,11 @@ async fn scheduler_run_once(
     result
 }
 
-fn print_demo_banner(global: &GlobalArgs, port: u16, registry: &TenantRegistry) {
+fn print_demo_banner(global: &GlobalArgs, port: u16, registry: &TenantRegistry, db: &Database) {
     let base = &global.base_domain;
+    if let Some(summary) = db.embedded_summary() {
+        println!("\n{summary}");
+    }
     println!("\nLeopard demo is running. Try:");
     println!("  curl http://{base}:{port}/health/");
     for tenant in registry.tenants() {

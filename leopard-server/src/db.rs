@@ -46,6 +46,25 @@ impl Database {
         Ok(Self { pool, embedded })
     }
 
+    /// One line saying where the embedded cluster keeps its data (and why, when it was
+    /// relocated), for the start-up banner; `None` with a database URL.
+    pub fn embedded_summary(&self) -> Option<String> {
+        let cluster = self.embedded.as_ref()?;
+        let mut line = format!(
+            "PostgreSQL: embedded cluster on 127.0.0.1:{}, data in {}",
+            cluster.port(),
+            cluster.data_dir().display()
+        );
+        if let (true, Some(link)) = (cluster.relocated(), cluster.linked_from()) {
+            line.push_str(&format!(
+                "\n  ({} links there: the {} user PostgreSQL runs as cannot reach that directory)",
+                link.display(),
+                leopard_tenancy::embedded::CLUSTER_USER
+            ));
+        }
+        Some(line)
+    }
+
     /// Closes the pool and stops the embedded cluster if this process started it.
     pub async fn close(mut self) -> anyhow::Result<()> {
         self.pool.close().await;

@@ -62,6 +62,16 @@ pub enum TenancyError {
     /// The embedded PostgreSQL cluster could not be found, started or stopped.
     #[error("embedded PostgreSQL: {0}")]
     Embedded(String),
+    /// The embedded PostgreSQL cluster could not start: why, and what to do about it.
+    #[error("embedded PostgreSQL: {cause}\n  fix: {fix}{detail}")]
+    EmbeddedStart {
+        /// The cause, in one line (names the directory, port, user or binary at fault).
+        cause: String,
+        /// What to do, in one line (a package to install, a flag to pass).
+        fix: String,
+        /// The failing tool's last output lines, each on its own indented line (may be empty).
+        detail: String,
+    },
     /// A database operation failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),

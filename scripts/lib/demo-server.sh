@@ -31,6 +31,32 @@ CHECK_DB=""
 ADMIN_URL=""
 EXTRA_CLEANUP="${EXTRA_CLEANUP:-}"
 
+# The embedded cluster's real directory: as root in a directory the postgres user cannot enter
+# (mktemp -d is 0700), `leopard` keeps it under /var/lib/leopard/postgres/ and
+# $WORK/data/postgres is a link to it (README, "Embedded PostgreSQL as root").
+embedded_pg_dir() { readlink -f "$WORK/data/postgres" 2>/dev/null || true; }
+
+# Stops the embedded cluster if a command left it running, and removes a relocated one.
+stop_embedded_cluster() {
+    local dir
+    dir="$(embedded_pg_dir)"
+    [[ -n "$dir" && -d "$dir" ]] || return 0
+    if [[ -f "$dir/postmaster.pid" ]]; then
+        local pg_ctl_bin
+        pg_ctl_bin="$(ls /usr/lib/postgresql/*/bin/pg_ctl 2>/dev/null | tail -1)"
+        if [[ -n "$pg_ctl_bin" ]]; then
+            if [[ "$(id -u)" == 0 ]]; then
+                (cd / && runuser -u postgres -- "$pg_ctl_bin" -D "$dir" -m fast -w stop) >/dev/null 2>&1
+            else
+                "$pg_ctl_bin" -D "$dir" -m fast -w stop >/dev/null 2>&1
+            fi
+        fi
+    fi
+    if [[ -L "$WORK/data/postgres" && "$dir" == /var/lib/leopard/postgres/* ]]; then
+        rm -rf "$dir"
+    fi
+}
+
 cleanup() {
     set +e
     if [[ -n "$EXTRA_CLEANUP" ]]; then eval "$EXTRA_CLEANUP"; fi
@@ -40,15 +66,8 @@ cleanup() {
     fi
     if [[ -n "$CHECK_DB" ]]; then
         psql "$ADMIN_URL" -qX -c "DROP DATABASE IF EXISTS $CHECK_DB WITH (FORCE)" >/dev/null
-    elif [[ -f "$WORK/data/postgres/postmaster.pid" ]]; then
-        pg_ctl_bin="$(ls /usr/lib/postgresql/*/bin/pg_ctl 2>/dev/null | tail -1)"
-        if [[ -n "$pg_ctl_bin" ]]; then
-            if [[ "$(id -u)" == 0 ]]; then
-                su postgres -s /bin/sh -c "$pg_ctl_bin -D '$WORK/data/postgres' -m fast stop" >/dev/null 2>&1
-            else
-                "$pg_ctl_bin" -D "$WORK/data/postgres" -m fast stop >/dev/null 2>&1
-            fi
-        fi
+    else
+        stop_embedded_cluster
     fi
     rm -rf "$WORK"
 }
@@ -65,7 +84,7 @@ p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2
     echo "== database: $CHECK_DB on the DATABASE_URL server (dropped at the end)"
 else
     unset LEOPARD_DATABASE_URL
-    echo "== database: embedded cluster under $WORK/data"
+    echo "== database: the embedded cluster of $WORK/data"
 fi
 
 PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
@@ -82,6 +101,7 @@ for _ in $(seq 1 600); do
     sleep 0.2
 done
 curl -fsS -o /dev/null "$BASE/health/" || { echo "the server never became healthy" >&2; exit 1; }
+if [[ -z "${LEOPARD_DATABASE_URL:-}" ]]; then echo "== embedded cluster data: $(embedded_pg_dir)"; fi
 
 login() {
     curl -fsS "$BASE/api/token/" -H "Host: $TENANT_HOST" -H 'content-type: application/json' \
