@@ -891,7 +891,11 @@ async fn administration_is_offered_to_admins_only_and_creates_users_under_the_hi
     assert!(admin.get("/admin/regions/").await.body.contains("South"));
 
     let form = admin.get("/admin/users/new/").await;
-    assert!(form.body.contains("value=\"REGION_MANAGER\""), "{}", form.body);
+    assert!(
+        form.body.contains("value=\"REGION_MANAGER\""),
+        "{}",
+        form.body
+    );
     let branch = org.a.to_string();
     let bad = admin
         .post(

@@ -15,14 +15,18 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # Where cargo puts what it builds (honours CARGO_TARGET_DIR and the cargo config).
 TARGET_DIR="$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps \
     | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
-BIN="$TARGET_DIR/release/leopard"
+# LEOPARD_BENCH_BIN runs a binary already built (CI's smoke run uses the debug one: the figures
+# of such a run say nothing; the point is that the script runs to the end).
+BIN="${LEOPARD_BENCH_BIN:-$TARGET_DIR/release/leopard}"
 
 command -v wrk >/dev/null || { echo "wrk is required (apt-get install wrk)" >&2; exit 1; }
 command -v curl >/dev/null || { echo "curl is required" >&2; exit 1; }
 command -v jq >/dev/null || { echo "jq is required" >&2; exit 1; }
 
-echo "== building (cargo build --release -p leopard-server)"
-(cd "$ROOT" && cargo build --release -p leopard-server)
+if [[ -z "${LEOPARD_BENCH_BIN:-}" ]]; then
+    echo "== building (cargo build --release -p leopard-server)"
+    (cd "$ROOT" && cargo build --release -p leopard-server)
+fi
 
 WORK="$(mktemp -d -t leopard-bench.XXXXXX)"
 SERVER_PID=""
