@@ -97,6 +97,11 @@ pub const SHARED: &[Migration] = &[
         include_str!("../migrations/shared/0002_platform_refresh_tokens.sql"),
     ),
     Migration::new(3, "events", leopard_events::MIGRATION),
+    Migration::new(
+        4,
+        "platform_web_sessions",
+        include_str!("../migrations/shared/0004_platform_web_sessions.sql"),
+    ),
 ];
 
 /// The server's migration set.
@@ -234,7 +239,13 @@ mod tests {
     #[test]
     fn the_embedded_sets_are_well_formed() {
         assert!(MigrationSet::new(SHARED.to_vec(), TENANT.to_vec()).is_ok());
-        assert_eq!(set().latest_tenant_version(), 13);
+        // Numbered 1, 2, … without gaps, each file named after its number.
+        for (i, m) in TENANT.iter().enumerate() {
+            assert_eq!(m.version, i as i64 + 1, "tenant migration {}", m.name);
+        }
+        assert_eq!(set().latest_tenant_version(), TENANT.len() as i64);
+        let shared: Vec<i64> = SHARED.iter().map(|m| m.version).collect();
+        assert_eq!(shared, (1..=SHARED.len() as i64).collect::<Vec<_>>());
     }
 
     /// Compares committed generated migration `file` with `expected` (rewriting it first
