@@ -160,6 +160,7 @@ pub const PUBLIC_PATHS: &[&str] = &[
     openapi::DOCS_PATH,
     "/static/",
     "/favicon.ico",
+    "/platform/",
 ];
 
 /// Builds the application router. Fails only for a secret shorter than 32 bytes.
@@ -193,6 +194,7 @@ pub fn router(config: AppConfig) -> Result<Router, ApiError> {
             config.secure_cookies,
         )),
     };
+    let registry = Arc::clone(&config.registry);
     let mut tenancy = TenancyLayer::new(config.registry);
     for path in PUBLIC_PATHS {
         tenancy = tenancy.with_public_path(*path);
@@ -240,7 +242,10 @@ pub fn router(config: AppConfig) -> Result<Router, ApiError> {
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .layer(cors_layer(&config.cors_origins))
-        .layer(axum::middleware::from_fn(crate::web::html_tenant_errors)))
+        .layer(axum::middleware::from_fn_with_state(
+            registry,
+            crate::web::html_tenant_errors,
+        )))
 }
 
 /// The CORS layer: preflights allow the methods of the API and the headers real clients send

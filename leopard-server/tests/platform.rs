@@ -539,3 +539,78 @@ async fn the_cli_creates_a_platform_admin_who_then_logs_in_over_http() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["access"].is_string());
 }
+
+#[tokio::test]
+async fn a_platform_admin_adds_and_removes_domains_and_a_tenant_keeps_its_last_one() {
+    let app = app_with_admin(&["acme"]).await;
+    let (access, _) = platform_login(&app).await;
+    let path = "/api/platform/tenants/acme/domains/";
+    let (status, body) = platform_call(
+        &app,
+        Method::POST,
+        path,
+        &access,
+        Some(json!({"domain": "crm.acme.example"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(body["domains"]
+        .as_array()
+        .expect("domains")
+        .contains(&json!("crm.acme.example")));
+    // The new domain resolves to the tenant at once.
+    let (status, _, info) = app
+        .call(
+            Method::GET,
+            "crm.acme.example",
+            "/api/public/tenant-info/",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{info}");
+    let (status, body) = platform_call(
+        &app,
+        Method::POST,
+        path,
+        &access,
+        Some(json!({"domain": ""})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["domain"].is_array(), "{body}");
+
+    let (status, body) = platform_call(
+        &app,
+        Method::DELETE,
+        "/api/platform/tenants/acme/domains/crm.acme.example/",
+        &access,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let remaining = body["domains"].as_array().expect("domains").clone();
+    for domain in &remaining[1..] {
+        let path = format!(
+            "/api/platform/tenants/acme/domains/{}/",
+            domain.as_str().expect("text")
+        );
+        let (status, _) = platform_call(&app, Method::DELETE, &path, &access, None).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let last = format!(
+        "/api/platform/tenants/acme/domains/{}/",
+        remaining[0].as_str().expect("text")
+    );
+    let (status, body) = platform_call(&app, Method::DELETE, &last, &access, None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, _) = platform_call(
+        &app,
+        Method::DELETE,
+        "/api/platform/tenants/acme/domains/unknown.example/",
+        &access,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -12,6 +12,9 @@
 //! - `GET /api/platform/tenants/` (paginated), `POST` (provisions; optional first Super Admin
 //!   under `admin`), `GET|PATCH|DELETE /api/platform/tenants/{slug}/` (`DELETE` deactivates;
 //!   `?purge=true` drops the schema and answers 204).
+//! - `POST /api/platform/tenants/{slug}/domains/` `{domain, is_primary?}` adds a domain (201
+//!   with the tenant; a domain another tenant holds is a 400), `DELETE
+//!   …/domains/{domain}/` removes one (200 with the tenant; a tenant keeps at least one).
 
 use std::collections::BTreeMap;
 
@@ -73,6 +76,16 @@ pub fn routes() -> Vec<ApiRoute> {
             ],
         )
         .statuses(Method::DELETE, &[200, 204]),
+        route(
+            "/api/platform/tenants/{slug}/domains/",
+            Access::Platform,
+            [(Method::POST, post(add_domain))],
+        ),
+        route(
+            "/api/platform/tenants/{slug}/domains/{domain}/",
+            Access::Platform,
+            [(Method::DELETE, delete(remove_domain))],
+        ),
     ]
 }
 
@@ -304,18 +317,38 @@ async fn login(
 ) -> Result<Json<TokenPair>, ApiError> {
     let username = credential(&body, "username")?;
     let password = credential(&body, "password")?;
+    let mut conn = state.pool.acquire().await?;
+    let admin = check_platform_login(
+        &state,
+        &mut conn,
+        &client_address(&extensions),
+        &username,
+        password,
+    )
+    .await?;
+    Ok(Json(issue(&state, &mut conn, &admin).await?))
+}
+
+/// The platform login check shared by the API and the web interface: the per-user and
+/// per-address throttles, the password verification (and its upgrade), the admin active.
+/// Answers the admin, its login recorded.
+pub(crate) async fn check_platform_login(
+    state: &AppState,
+    conn: &mut PgConnection,
+    address_key: &str,
+    username: &str,
+    password: String,
+) -> Result<AdminRow, ApiError> {
     let user_key = format!("platform:{}", username.trim().to_lowercase());
-    let address_key = client_address(&extensions);
     let throttles = &state.throttles;
     if let Err(wait) = throttles
         .per_user
         .check(&user_key)
-        .and(throttles.per_address.check(&address_key))
+        .and(throttles.per_address.check(address_key))
     {
         return Err(ApiError::Throttled(wait));
     }
-    let mut conn = state.pool.acquire().await?;
-    let admin = find_admin(&mut conn, username.trim()).await?;
+    let admin = find_admin(&mut *conn, username.trim()).await?;
     let stored = admin
         .as_ref()
         .map_or_else(|| DUMMY_HASH.to_owned(), |a| a.password.clone());
@@ -327,18 +360,18 @@ async fn login(
             } else {
                 None
             };
-            record_login(&mut conn, admin.id, new_hash).await?;
+            record_login(&mut *conn, admin.id, new_hash).await?;
             admin
         }
         _ => {
             throttles.per_user.fail(&user_key);
-            throttles.per_address.fail(&address_key);
+            throttles.per_address.fail(address_key);
             tracing::info!("failed platform login");
             return Err(ApiError::InvalidCredentials);
         }
     };
     throttles.per_user.clear(&user_key);
-    Ok(Json(issue(&state, &mut conn, &admin).await?))
+    Ok(admin)
 }
 
 /// `POST /api/platform/token/refresh/`: a new pair for a valid platform refresh token whose
@@ -406,7 +439,7 @@ struct AdminInput {
 
 /// `POST /api/platform/tenants/` body.
 #[derive(Debug, Clone, Deserialize)]
-struct CreateTenantInput {
+pub(crate) struct CreateTenantInput {
     slug: Option<String>,
     name: Option<String>,
     max_users: Option<i32>,
@@ -420,7 +453,7 @@ struct CreateTenantInput {
 
 /// `PATCH /api/platform/tenants/{slug}/` body.
 #[derive(Debug, Clone, Deserialize)]
-struct UpdateTenantInput {
+pub(crate) struct UpdateTenantInput {
     subscription_status: Option<String>,
     is_active: Option<bool>,
 }
@@ -569,22 +602,30 @@ fn parse_slug(raw: &str) -> Result<TenantSlug, ApiError> {
 }
 
 /// `GET /api/platform/tenants/`: every tenant by slug, paginated.
-async fn list_tenants(
+pub(crate) async fn list_tenants(
     State(state): State<AppState>,
     _admin: PlatformAdmin,
     pagination: Pagination,
 ) -> Result<Response, ApiError> {
+    Ok(Json(tenants_page(&state, &pagination).await?).into_response())
+}
+
+/// One page of every tenant by slug (the list of the API and of the platform pages).
+pub(crate) async fn tenants_page(
+    state: &AppState,
+    pagination: &Pagination,
+) -> Result<leopard_http::Page<Tenant>, ApiError> {
     let all = state.provisioner.list().await?;
     let count = i64::try_from(all.len()).unwrap_or(i64::MAX);
     let offset = usize::try_from(pagination.offset()).unwrap_or(usize::MAX);
     let limit = usize::try_from(pagination.limit()).unwrap_or(usize::MAX);
     let page: Vec<Tenant> = all.into_iter().skip(offset).take(limit).collect();
-    Ok(Json(pagination.page(page, count)?).into_response())
+    pagination.page(page, count)
 }
 
 /// `POST /api/platform/tenants/`: provisions a tenant (schema, migrations, roles, domains) and,
 /// with `admin`, its first Super Admin. Answers 201 with the tenant (and `admin: {id, username}`).
-async fn create_tenant(
+pub(crate) async fn create_tenant(
     State(state): State<AppState>,
     admin: PlatformAdmin,
     JsonBody(input): JsonBody<CreateTenantInput>,
@@ -613,7 +654,7 @@ async fn create_tenant(
 }
 
 /// `GET /api/platform/tenants/{slug}/`.
-async fn get_tenant(
+pub(crate) async fn get_tenant(
     State(state): State<AppState>,
     _admin: PlatformAdmin,
     Path(slug): Path<String>,
@@ -622,7 +663,7 @@ async fn get_tenant(
 }
 
 /// `PATCH /api/platform/tenants/{slug}/` `{subscription_status?, is_active?}`.
-async fn update_tenant(
+pub(crate) async fn update_tenant(
     State(state): State<AppState>,
     admin: PlatformAdmin,
     Path(slug): Path<String>,
@@ -678,4 +719,64 @@ async fn delete_tenant(
     };
     state.registry.reload().await?;
     Ok(response)
+}
+
+/// `POST /api/platform/tenants/{slug}/domains/` body.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct DomainInput {
+    domain: Option<String>,
+    #[serde(default)]
+    is_primary: bool,
+}
+
+/// `POST /api/platform/tenants/{slug}/domains/`: adds a domain (201 with the tenant).
+pub(crate) async fn add_domain(
+    State(state): State<AppState>,
+    admin: PlatformAdmin,
+    Path(slug): Path<String>,
+    JsonBody(input): JsonBody<DomainInput>,
+) -> Result<(StatusCode, Json<Tenant>), ApiError> {
+    let slug = parse_slug(&slug)?;
+    let raw = input.domain.unwrap_or_default();
+    if raw.trim().is_empty() {
+        return Err(ApiError::field("domain", "This field is required."));
+    }
+    let domain =
+        HostName::parse(raw.trim()).map_err(|e| ApiError::field("domain", e.to_string()))?;
+    state.provisioner.get(&slug).await?;
+    state
+        .provisioner
+        .add_domain(&slug, &domain, input.is_primary)
+        .await?;
+    state.registry.reload().await?;
+    tracing::info!(slug = slug.as_str(), domain = domain.as_str(), by = %admin.username, "platform admin added a domain");
+    Ok((
+        StatusCode::CREATED,
+        Json(state.provisioner.get(&slug).await?),
+    ))
+}
+
+/// `DELETE /api/platform/tenants/{slug}/domains/{domain}/`: removes a domain (200 with the
+/// tenant); the tenant's last domain stays (400).
+pub(crate) async fn remove_domain(
+    State(state): State<AppState>,
+    admin: PlatformAdmin,
+    Path((slug, domain)): Path<(String, String)>,
+) -> Result<Json<Tenant>, ApiError> {
+    let slug = parse_slug(&slug)?;
+    let tenant = state.provisioner.get(&slug).await?;
+    let domain = HostName::parse(&domain)
+        .ok()
+        .filter(|d| tenant.domains.iter().any(|t| t == d.as_str()))
+        .ok_or_else(|| ApiError::NotFound("Domain not found.".into()))?;
+    if tenant.domains.len() <= 1 {
+        return Err(ApiError::field(
+            "domain",
+            "A tenant keeps at least one domain.",
+        ));
+    }
+    state.provisioner.remove_domain(&slug, &domain).await?;
+    state.registry.reload().await?;
+    tracing::info!(slug = slug.as_str(), domain = domain.as_str(), by = %admin.username, "platform admin removed a domain");
+    Ok(Json(state.provisioner.get(&slug).await?))
 }

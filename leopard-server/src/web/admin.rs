@@ -1,6 +1,7 @@
 //! Administration (by permission): users — list with search, role and status filters, create
 //! with a role, branches and regions under the hierarchy rules, deactivate — and the lists of
-//! branches and regions. Each is the API's operation from [`crate::api::identity`]: the
+//! branches and regions; groups and their permissions (create, rename, grant by checkbox,
+//! delete; the built-in role groups keep their names). Each is the API's operation from [`crate::api::identity`]: the
 //! hierarchy (which roles, branches and regions an actor may grant) is enforced there, and the
 //! form offers only the roles `leopard_rbac::grantable_roles` allows.
 
@@ -17,7 +18,7 @@ use super::widgets::{
     action_button, chip, csrf_field, day, input, may, page, pager, select, FormErrors, Query,
 };
 use super::{error_page, session::see_other, WebForm, WebUser};
-use crate::api::identity::{branches, regions, users};
+use crate::api::identity::{branches, groups, permissions, regions, users};
 use crate::app::AppState;
 
 /// `GET /admin/users/`.
@@ -342,4 +343,259 @@ pub(crate) async fn regions_list(user: WebUser, RawQuery(raw): RawQuery) -> Resp
         (pager(&query, rows.count))
     };
     page(&user, "Regions", "regions", body)
+}
+
+// ----- groups and their permissions ------------------------------------------------------------
+
+/// `GET /admin/groups/`: the groups (roles and custom groups) with their sizes.
+pub(crate) async fn groups_list(user: WebUser, RawQuery(raw): RawQuery) -> Response {
+    let query = Query::parse(raw.as_deref());
+    let rows = match groups::list(user.auth.clone(), query.pagination("/admin/groups/")).await {
+        Ok(Json(rows)) => rows,
+        Err(err) => return error_page(&err, Some(&user)),
+    };
+    let changes = user
+        .auth
+        .principal
+        .has(leopard_rbac::Permission::CHANGE_GROUP);
+    let body = html! {
+        div.toolbar {
+            h1.grow { "Groups" }
+            @if changes { a.button.primary href="/admin/groups/new/" { "New group" } }
+        }
+        div.table-wrap {
+            table.grid {
+                thead { tr {
+                    th scope="col" { "Name" } th scope="col" { "Group" }
+                    th.num scope="col" { "Permissions" } th.num scope="col" { "Users" }
+                } }
+                tbody {
+                    @for g in &rows.results {
+                        tr {
+                            td { a href={ "/admin/groups/" (g.id) "/" } { (g.display_name) } }
+                            td { code { (g.name) } }
+                            td.num { (g.permissions_count) }
+                            td.num { (g.users_count) }
+                        }
+                    }
+                    @if rows.results.is_empty() { tr.empty { td colspan="4" { "No groups." } } }
+                }
+            }
+        }
+        (pager(&query, rows.count))
+    };
+    page(&user, "Groups", "groups", body)
+}
+
+/// One permission of the catalogue: id, name, codename.
+type PermissionEntry = (i32, String, String);
+
+/// The permission catalogue, grouped by model: (model, its permissions).
+async fn permission_catalogue(
+    user: &WebUser,
+) -> Result<Vec<(String, Vec<PermissionEntry>)>, ApiError> {
+    let q = Query(vec![("page_size".into(), "1000".into())]);
+    let Json(rows) =
+        permissions::list(user.auth.clone(), q.pagination("/api/v1/permissions/")).await?;
+    let mut out: Vec<(String, Vec<PermissionEntry>)> = Vec::new();
+    for p in rows.results {
+        let entry = (p.id, p.name, p.codename);
+        match out
+            .iter_mut()
+            .find(|(model, _)| *model == p.content_type_display)
+        {
+            Some((_, list)) => list.push(entry),
+            None => out.push((p.content_type_display, vec![entry])),
+        }
+    }
+    Ok(out)
+}
+
+/// The group form: name and the permissions as checkboxes per model (only those the actor
+/// holds are enabled: nobody grants what it lacks; the operation refuses anyway).
+async fn group_form(
+    user: &WebUser,
+    action: &str,
+    name: &str,
+    chosen: &[i32],
+    builtin: bool,
+    errors: &FormErrors,
+    extra: maud::Markup,
+) -> Response {
+    let catalogue = match permission_catalogue(user).await {
+        Ok(catalogue) => catalogue,
+        Err(err) => return error_page(&err, Some(user)),
+    };
+    let held = user.auth.principal.permissions().codenames();
+    let title = if name.is_empty() {
+        "New group".to_owned()
+    } else {
+        name.to_owned()
+    };
+    let body = html! {
+        p.muted { a href="/admin/groups/" { "← Groups" } }
+        h1 { (title) }
+        (errors.alert(&["name", "permission_ids"]))
+        form.fields method="post" action=(action) novalidate {
+            (csrf_field(user))
+            @if builtin {
+                p.muted.wide { "A built-in role group: its name is fixed." }
+                input type="hidden" name="name" value=(name);
+            } @else {
+                (input("name", "Name", "text", name, errors, true))
+            }
+            @if !errors.of("permission_ids").is_empty() { p.error.wide { (errors.of("permission_ids").join(" ")) } }
+            @for (model, perms) in &catalogue {
+                fieldset.wide.perms {
+                    legend { (model) }
+                    @for (id, label, codename) in perms {
+                        @let grantable = held.contains(&codename.as_str());
+                        label.check {
+                            input type="checkbox" name="permission_ids" value=(id)
+                                checked[chosen.contains(id)] disabled[!grantable && !chosen.contains(id)];
+                            " " (label)
+                        }
+                    }
+                }
+            }
+            div.wide { button.primary type="submit" { "Save" } " " a href="/admin/groups/" { "Cancel" } }
+        }
+        (extra)
+    };
+    let mut response = page(user, &title, "groups", body);
+    if !errors.fields.is_empty() || errors.form.is_some() {
+        *response.status_mut() = axum::http::StatusCode::BAD_REQUEST;
+    }
+    response
+}
+
+/// The group body of a submitted form.
+fn group_body(form: &WebForm) -> (String, Vec<i32>, Value) {
+    let name = form.get("name").unwrap_or("").trim().to_owned();
+    let ids: Vec<i32> = form
+        .pairs
+        .iter()
+        .filter(|(k, _)| k == "permission_ids")
+        .filter_map(|(_, v)| v.parse().ok())
+        .collect();
+    let body = serde_json::json!({ "name": name, "permission_ids": ids });
+    (name, ids, body)
+}
+
+/// `GET /admin/groups/new/`.
+pub(crate) async fn groups_new(user: WebUser) -> Response {
+    if let Err(err) =
+        crate::api::require_permission(&user.auth.principal, leopard_rbac::Permission::CHANGE_GROUP)
+    {
+        return error_page(&err, Some(&user));
+    }
+    group_form(
+        &user,
+        "/admin/groups/new/",
+        "",
+        &[],
+        false,
+        &FormErrors::default(),
+        html! {},
+    )
+    .await
+}
+
+/// `POST /admin/groups/new/`.
+pub(crate) async fn groups_create(form: WebForm) -> Response {
+    let (name, ids, body) = group_body(&form);
+    match groups::create(form.user.auth.clone(), JsonBody(body)).await {
+        Ok((_, Json(group))) => see_other(&format!("/admin/groups/{}/", group.id)),
+        Err(err) => match FormErrors::from_error(&err) {
+            Some(errors) => {
+                group_form(
+                    &form.user,
+                    "/admin/groups/new/",
+                    &name,
+                    &ids,
+                    false,
+                    &errors,
+                    html! {},
+                )
+                .await
+            }
+            None => error_page(&err, Some(&form.user)),
+        },
+    }
+}
+
+/// `GET /admin/groups/{id}/`: the group's permissions (its form for those who change groups).
+pub(crate) async fn groups_show(user: WebUser, Path(id): Path<String>) -> Response {
+    let group = match groups::retrieve(user.auth.clone(), Path(id.clone())).await {
+        Ok(Json(group)) => group,
+        Err(err) => return error_page(&err, Some(&user)),
+    };
+    let builtin = leopard_rbac::Role::from_group_name(&group.name).is_some();
+    if user
+        .auth
+        .principal
+        .has(leopard_rbac::Permission::CHANGE_GROUP)
+    {
+        let chosen: Vec<i32> = group.permissions_list.iter().map(|p| p.id).collect();
+        // The delete button sits outside the form (forms do not nest).
+        let extra = html! {
+            @if !builtin {
+                (action_button(
+                    &user,
+                    &format!("/admin/groups/{}/delete/", group.id),
+                    "Delete group",
+                    Some("Delete this group? Its users lose its permissions."),
+                ))
+            }
+        };
+        return group_form(
+            &user,
+            &format!("/admin/groups/{}/", group.id),
+            &group.name,
+            &chosen,
+            builtin,
+            &FormErrors::default(),
+            extra,
+        )
+        .await;
+    }
+    let body = html! {
+        p.muted { a href="/admin/groups/" { "← Groups" } }
+        h1 { (group.display_name) }
+        p.muted { (group.users_count) " user(s), " (group.permissions_count) " permission(s)" }
+        ul.compact { @for p in &group.permissions_list { li { (p.name) } } }
+    };
+    page(&user, &group.display_name, "groups", body)
+}
+
+/// `POST /admin/groups/{id}/`: rename (custom groups) and replace the permissions.
+pub(crate) async fn groups_update(Path(id): Path<String>, form: WebForm) -> Response {
+    let (name, ids, body) = group_body(&form);
+    match groups::update(form.user.auth.clone(), Path(id.clone()), JsonBody(body)).await {
+        Ok(Json(group)) => see_other(&format!("/admin/groups/{}/", group.id)),
+        Err(err) => match FormErrors::from_error(&err) {
+            Some(errors) => {
+                let builtin = leopard_rbac::Role::from_group_name(&name).is_some();
+                group_form(
+                    &form.user,
+                    &format!("/admin/groups/{id}/"),
+                    &name,
+                    &ids,
+                    builtin,
+                    &errors,
+                    html! {},
+                )
+                .await
+            }
+            None => error_page(&err, Some(&form.user)),
+        },
+    }
+}
+
+/// `POST /admin/groups/{id}/delete/`: refused for the built-in role groups.
+pub(crate) async fn groups_delete(Path(id): Path<String>, form: WebForm) -> Response {
+    match groups::destroy(form.user.auth.clone(), Path(id)).await {
+        Ok(_) => see_other("/admin/groups/"),
+        Err(err) => error_page(&err, Some(&form.user)),
+    }
 }

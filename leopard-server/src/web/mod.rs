@@ -34,7 +34,9 @@ pub mod assets;
 mod clients;
 mod dashboard;
 mod login;
+mod master;
 mod notifications;
+pub mod platform;
 pub mod session;
 mod tasks;
 pub(crate) mod widgets;
@@ -70,6 +72,30 @@ pub fn routes() -> Router<AppState> {
         .route("/notifications/read-all/", post(notifications::read_all))
         .route("/notifications/{id}/read/", post(notifications::read))
         .route("/stream/", get(notifications::stream))
+        // The platform pages (base host only; web/platform.rs).
+        .route("/platform/", get(platform::tenants))
+        .route(
+            "/platform/login/",
+            get(platform::login_form).post(platform::login_submit),
+        )
+        .route("/platform/logout/", post(platform::logout))
+        .route(
+            "/platform/tenants/new/",
+            get(platform::tenants_new).post(platform::tenants_create),
+        )
+        .route("/platform/tenants/{slug}/", get(platform::tenant_show))
+        .route(
+            "/platform/tenants/{slug}/status/",
+            post(platform::tenant_status),
+        )
+        .route(
+            "/platform/tenants/{slug}/domains/",
+            post(platform::domain_add),
+        )
+        .route(
+            "/platform/tenants/{slug}/domains/remove/",
+            post(platform::domain_remove),
+        )
         .route("/search/", get(clients::search))
         .route("/admin/users/", get(admin::users_list))
         .route(
@@ -82,6 +108,24 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/admin/branches/", get(admin::branches_list))
         .route("/admin/regions/", get(admin::regions_list))
+        .route("/admin/groups/", get(admin::groups_list))
+        .route(
+            "/admin/groups/new/",
+            get(admin::groups_new).post(admin::groups_create),
+        )
+        .route(
+            "/admin/groups/{id}/",
+            get(admin::groups_show).post(admin::groups_update),
+        )
+        .route("/admin/groups/{id}/delete/", post(admin::groups_delete))
+        // Master data: one generic screen per resource (web/master.rs).
+        .route("/master/{slug}/", get(master::list))
+        .route("/master/{slug}/new/", get(master::new).post(master::create))
+        .route(
+            "/master/{slug}/{id}/",
+            get(master::show).post(master::update),
+        )
+        .route("/master/{slug}/{id}/delete/", post(master::delete))
         .layer(axum::middleware::from_fn(security_headers))
 }
 
@@ -136,9 +180,31 @@ pub fn wants_html(request: &Request) -> bool {
 }
 
 /// Outermost middleware: a browser asking for a page of an unknown or inactive tenant gets the
-/// tenant-not-found or tenant-inactive page instead of the tenancy layer's JSON.
-pub async fn html_tenant_errors(request: Request, next: Next) -> Response {
+/// tenant-not-found or tenant-inactive page instead of the tenancy layer's JSON; `/` of the
+/// base host (`localhost`, a host that is the registry's base domain) goes to the platform
+/// pages.
+pub async fn html_tenant_errors(
+    axum::extract::State(registry): axum::extract::State<
+        std::sync::Arc<leopard_tenancy::TenantRegistry>,
+    >,
+    request: Request,
+    next: Next,
+) -> Response {
     let html = wants_html(&request);
+    if html && request.uri().path() == "/" {
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .map(|h| {
+                h.rsplit_once(':')
+                    .map_or(h, |(name, _)| name)
+                    .to_ascii_lowercase()
+            });
+        if host.as_deref() == Some(registry.config().base_domain.as_str()) {
+            return axum::response::Redirect::to("/platform/").into_response();
+        }
+    }
     let response = next.run(request).await;
     if !html {
         return response;

@@ -80,7 +80,7 @@ impl WebConfig {
     }
 
     /// The CSRF token of the session whose token hashes to `token_hash`.
-    fn csrf_for(&self, token_hash: &[u8]) -> String {
+    pub(crate) fn csrf_for(&self, token_hash: &[u8]) -> String {
         hex(&self.mac(token_hash).finalize().into_bytes())
     }
 
@@ -93,7 +93,7 @@ impl WebConfig {
     }
 
     /// Whether `token` is the CSRF token of the session hashing to `token_hash` (constant time).
-    fn csrf_matches(&self, token_hash: &[u8], token: &str) -> bool {
+    pub(crate) fn csrf_matches(&self, token_hash: &[u8], token: &str) -> bool {
         unhex(token).is_some_and(|bytes| self.mac(token_hash).verify_slice(&bytes).is_ok())
     }
 
@@ -136,7 +136,7 @@ pub(crate) fn random_token() -> String {
     hex(&bytes)
 }
 
-fn token_hash(token: &str) -> Vec<u8> {
+pub(crate) fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 

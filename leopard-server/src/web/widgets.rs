@@ -57,6 +57,47 @@ const NAV: &[NavItem] = &[
         needs: &[],
         action: Action::View,
     },
+    // Master data (web/master.rs): read by those who fill forms with it.
+    NavItem {
+        section: "Master data",
+        key: "institutes",
+        label: "Institutes",
+        href: "/master/institutes/",
+        needs: &[ResourceKind::Institute],
+        action: Action::View,
+    },
+    NavItem {
+        section: "Master data",
+        key: "courses",
+        label: "Courses",
+        href: "/master/courses/",
+        needs: &[ResourceKind::Course],
+        action: Action::View,
+    },
+    NavItem {
+        section: "Master data",
+        key: "course-levels",
+        label: "Course levels",
+        href: "/master/course-levels/",
+        needs: &[ResourceKind::CourseLevel],
+        action: Action::View,
+    },
+    NavItem {
+        section: "Master data",
+        key: "fields",
+        label: "Fields of study",
+        href: "/master/broad-fields/",
+        needs: &[ResourceKind::BroadField],
+        action: Action::View,
+    },
+    NavItem {
+        section: "Master data",
+        key: "agents",
+        label: "Agents",
+        href: "/master/agents/",
+        needs: &[ResourceKind::Agent],
+        action: Action::View,
+    },
     // Administration: for those who manage the organisation (consultants may read users and
     // branches to fill their forms, but get no administration menu).
     NavItem {
@@ -85,6 +126,20 @@ const NAV: &[NavItem] = &[
     },
 ];
 
+/// Entries gated by a permission that names no resource kind (`auth.change_group`), placed
+/// after [`NAV`]'s entries of their section.
+const PERMISSION_NAV: &[(NavItem, Permission)] = &[(
+    NavItem {
+        section: "Administration",
+        key: "groups",
+        label: "Groups",
+        href: "/admin/groups/",
+        needs: &[],
+        action: Action::Change,
+    },
+    Permission::CHANGE_GROUP,
+)];
+
 /// Whether `principal` may `action` resources of `kind` at all (the API's permission gate; the
 /// row scope is checked by the operation).
 pub(crate) fn may(principal: &Principal, action: Action, kind: ResourceKind) -> bool {
@@ -102,6 +157,12 @@ fn nav(user: &WebUser, active: &str) -> Markup {
                     .iter()
                     .any(|kind| may(principal, item.action, *kind))
         })
+        .chain(
+            PERMISSION_NAV
+                .iter()
+                .filter(|(_, permission)| principal.has(*permission))
+                .map(|(item, _)| item),
+        )
         .collect();
     let mut sections: Vec<&str> = Vec::new();
     for item in &visible {

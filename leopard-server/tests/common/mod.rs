@@ -18,6 +18,8 @@ use leopard_tenancy::{NewTenant, ResolveConfig, TenantContext, TenantRegistry};
 use serde_json::Value;
 use tower::ServiceExt as _;
 
+pub mod browser;
+
 /// The password every test user gets.
 pub const PASSWORD: &str = "Correct-Horse-42";
 
