@@ -86,6 +86,12 @@ async fn serve_on(
         if !report.is_success() {
             bail!("demo tenants failed to migrate: {:?}", report.failed);
         }
+        if seed::seed_demo_platform_admin(&mut *db.pool.acquire().await?).await? {
+            tracing::info!(
+                username = seed::DEMO_PLATFORM_ADMIN,
+                "created the demo platform admin"
+            );
+        }
         let registry = TenantRegistry::load(db.pool.clone(), global.resolve_config()).await?;
         for (slug, _) in DEMO_TENANTS {
             let context = registry.context_for(slug)?;
@@ -318,6 +324,11 @@ fn print_demo_banner(global: &GlobalArgs, port: u16, registry: &TenantRegistry, 
     for (username, role, _, _) in seed::DEMO_USERS {
         println!("  {username:<16} {}", role.group_name());
     }
+    println!(
+        "Web interface: http://acme.{base}:{port}/ (each tenant's host); platform admin \
+         `{}` at http://{base}:{port}/",
+        seed::DEMO_PLATFORM_ADMIN
+    );
     println!(
         "Log in:\n  curl -X POST http://acme.{base}:{port}/api/token/ -H 'content-type: application/json' \\\n       -d '{{\"username\": \"admin\", \"password\": \"{}\"}}'",
         seed::DEMO_PASSWORD

@@ -107,6 +107,17 @@ async fn demo_with_no_database_url_serves_both_tenants_and_stops_its_postgres_on
             .expect("JSON");
         assert_eq!(profile["primary_group"], role.group_name(), "{username}");
     }
+    // The demo's platform admin logs in on the base host with the same password.
+    let response = client
+        .post(format!("{base}/api/platform/token/"))
+        .header("host", "localhost")
+        .json(&serde_json::json!({
+            "username": leopard_server::seed::DEMO_PLATFORM_ADMIN,
+            "password": leopard_server::seed::DEMO_PASSWORD }))
+        .send()
+        .await
+        .expect("platform login");
+    assert_eq!(response.status().as_u16(), 200, "the demo platform admin");
     assert!(
         data_dir.path().join("jwt-secret").exists(),
         "dev mode keeps its generated secret in the data directory"

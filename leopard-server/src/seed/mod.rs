@@ -18,6 +18,22 @@ pub const DEMO_USERS: &[(&str, Role, &str, &str)] = &[
     ("consultant", Role::Consultant, "Cleo", "Consult"),
 ];
 
+/// The demo's platform administrator (base host, password [`DEMO_PASSWORD`]).
+pub const DEMO_PLATFORM_ADMIN: &str = "platform";
+
+/// Creates the demo's platform administrator when no platform administrator exists yet.
+/// Returns whether it was created.
+pub async fn seed_demo_platform_admin(conn: &mut PgConnection) -> Result<bool, ApiError> {
+    let existing: i64 = sqlx::query_scalar("SELECT count(*) FROM public.leopard_platform_admins")
+        .fetch_one(&mut *conn)
+        .await?;
+    if existing > 0 {
+        return Ok(false);
+    }
+    crate::api::platform::create_admin(conn, DEMO_PLATFORM_ADMIN, "", DEMO_PASSWORD).await?;
+    Ok(true)
+}
+
 /// Seeds, when the tenant has no users yet, region "Central" with branches "Head Office" and
 /// "City Branch", and one user per role (`DEMO_USERS`, password [`DEMO_PASSWORD`]): the region
 /// manager runs Central, the branch admin and the consultant work at Head Office. Returns
