@@ -3,8 +3,9 @@
 //! A request is authenticated by `Authorization: Bearer <access token>`. The token must be
 //! well-formed, HS256-signed with the tenant key, unexpired, of type `access`, and bound (`tid`)
 //! to the tenant the request was routed to; only then is the user loaded — active users only —
-//! through the application's [`PrincipalSource`]. Every failure is the same generic 401, which
-//! names no tenant (spec §2, defects 2 and 5).
+//! through the application's [`PrincipalSource`], or taken from the [`PrincipalCache`] when the
+//! cache is live (no database round trip). Every failure is the same generic 401, which names
+//! no tenant (spec §2, defects 2 and 5).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -18,6 +19,7 @@ use leopard_tenancy::TenantContext;
 use sqlx::PgConnection;
 
 use crate::jwt::{Claims, JwtKeys, TokenType};
+use crate::principals::PrincipalCache;
 use crate::ApiError;
 
 /// Loads the principal of an active user from the tenant's schema.
@@ -36,6 +38,7 @@ pub struct Authenticator {
     access_ttl: Duration,
     refresh_ttl: Duration,
     source: Arc<dyn PrincipalSource>,
+    cache: Arc<PrincipalCache>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -61,7 +64,19 @@ impl Authenticator {
             access_ttl,
             refresh_ttl,
             source,
+            cache: Arc::new(PrincipalCache::default()),
         }
+    }
+
+    /// Uses `cache` as the principal cache (shared with the invalidation listener).
+    pub fn with_principal_cache(mut self, cache: Arc<PrincipalCache>) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// The principal cache (bypassed until its invalidation listener makes it live).
+    pub fn principals(&self) -> &Arc<PrincipalCache> {
+        &self.cache
     }
 
     /// The signing keys.
@@ -94,18 +109,29 @@ impl Authenticator {
     ) -> Result<AuthUser, ApiError> {
         let claims = self.verify_access(token, tenant)?;
         let user_id: i64 = claims.user_id.parse().map_err(|_| ApiError::Unauthorized)?;
-        let mut tx = tenant.begin().await?;
-        let principal = self
-            .source
-            .load(&mut tx, user_id)
-            .await?
-            .ok_or(ApiError::Unauthorized)?;
-        tx.commit().await?;
+        let principal = match self.cache.get(tenant.tenant(), user_id) {
+            Some(principal) => principal,
+            None => {
+                let generation = self.cache.generation();
+                let mut tx = tenant.begin().await?;
+                let principal = self
+                    .source
+                    .load(&mut tx, user_id)
+                    .await?
+                    .ok_or(ApiError::Unauthorized)?;
+                tx.commit().await?;
+                let principal = Arc::new(principal);
+                self.cache
+                    .store(tenant.tenant(), user_id, Arc::clone(&principal), generation);
+                principal
+            }
+        };
         Ok(AuthUser {
             user_id: UserId(user_id),
             claims,
-            principal: Arc::new(principal),
+            principal,
             tenant: tenant.clone(),
+            principals: Arc::clone(&self.cache),
         })
     }
 }
@@ -146,6 +172,19 @@ pub struct AuthUser {
     pub principal: Arc<Principal>,
     /// The request's tenant.
     pub tenant: TenantContext,
+    /// The principal cache of the process, for [`AuthUser::principals_changed`].
+    pub principals: Arc<PrincipalCache>,
+}
+
+impl AuthUser {
+    /// Drops the cached principals of this request's tenant: a handler calls it right after
+    /// committing a change that can alter a principal (users' activity, groups, permissions,
+    /// branches, regions), so this instance's very next request sees the change. Other
+    /// instances learn it from the database's notice.
+    pub fn principals_changed(&self) {
+        self.principals
+            .invalidate_schema(self.tenant.tenant().schema.as_str());
+    }
 }
 
 impl<S> FromRequestParts<S> for AuthUser

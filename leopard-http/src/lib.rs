@@ -9,6 +9,7 @@ mod extract;
 pub mod jwt;
 pub mod pagination;
 pub mod password;
+pub mod principals;
 pub mod sse;
 pub mod throttle;
 
@@ -18,4 +19,5 @@ pub use extract::{JsonBody, Tenant};
 pub use jwt::{Claims, ClaimsInput, JwtError, JwtKeys, TokenPair, TokenType};
 pub use pagination::{Page, Pagination};
 pub use password::{PasswordError, Verification};
+pub use principals::PrincipalCache;
 pub use throttle::Throttle;

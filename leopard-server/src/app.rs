@@ -64,6 +64,9 @@ pub struct AppConfig {
     pub web_session_lifetime: Duration,
     /// Whether the web interface's cookies carry `Secure` (production mode).
     pub secure_cookies: bool,
+    /// The principal cache the authenticator consults (live only while a
+    /// [`crate::principals::PrincipalListener`] runs for it).
+    pub principals: Arc<leopard_http::PrincipalCache>,
 }
 
 /// Origins allowed by CORS.
@@ -103,6 +106,7 @@ impl AppConfig {
             web_idle_timeout: Duration::from_secs(30 * 60),
             web_session_lifetime: Duration::from_secs(12 * 60 * 60),
             secure_cookies: false,
+            principals: Arc::new(leopard_http::PrincipalCache::default()),
         }
     }
 }
@@ -170,7 +174,8 @@ pub fn router(config: AppConfig) -> Result<Router, ApiError> {
         config.access_ttl,
         config.refresh_ttl,
         Arc::new(PgPrincipals),
-    );
+    )
+    .with_principal_cache(Arc::clone(&config.principals));
     let state = AppState {
         pool: config.pool,
         auth: Arc::new(auth),

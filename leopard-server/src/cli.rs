@@ -174,11 +174,22 @@ async fn serve_on(
         Duration::from_secs(args.sse_heartbeat_secs.max(1)),
     ));
     config.realtime = Arc::clone(&realtime);
-    // Notifications written by any process reach this process's streams.
-    let notices =
-        crate::realtime::Listener::start(&db.pool, Arc::clone(&registry), Arc::clone(&realtime))
-            .await
-            .context("listening for notifications")?;
+    // Notifications written by any process reach this process's streams; on the same
+    // connection, principal changes keep the principal cache correct (src/principals.rs).
+    let principal_cache = if args.no_principal_cache {
+        tracing::info!("principal cache disabled (--no-principal-cache)");
+        None
+    } else {
+        Some(Arc::clone(&config.principals))
+    };
+    let notices = crate::realtime::Listener::start_with_principals(
+        &db.pool,
+        Arc::clone(&registry),
+        Arc::clone(&realtime),
+        principal_cache,
+    )
+    .await
+    .context("listening for notifications")?;
     let router = app::router(config)?;
     let closing = Arc::clone(&realtime);
     let served = axum::serve(

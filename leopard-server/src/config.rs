@@ -319,6 +319,10 @@ pub struct ServeArgs {
     /// Seconds without a request after which a web-interface session ends.
     #[arg(long, env = "LEOPARD_WEB_IDLE_TIMEOUT_SECS", default_value_t = 1800)]
     pub web_idle_timeout_secs: u64,
+    /// Load every request's principal from the database instead of the principal cache (the
+    /// cache is invalidated by database notices; see docs/performance.md).
+    #[arg(long, env = "LEOPARD_NO_PRINCIPAL_CACHE")]
+    pub no_principal_cache: bool,
     /// Token and login settings.
     #[command(flatten)]
     pub auth: AuthArgs,

@@ -37,9 +37,13 @@ impl Database {
                 (cluster.url(EMBEDDED_DATABASE), Some(cluster))
             }
         };
+        // No ping on checkout (a round trip per request): a connection that broke while idle
+        // fails on its first statement, and `TenantContext::begin` then retries once on a
+        // fresh one, since nothing of the request was sent yet.
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
+            .test_before_acquire(false)
             .connect(&url)
             .await
             .with_context(|| format!("connecting to {}", redact(&url)))?;

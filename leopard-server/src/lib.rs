@@ -11,6 +11,7 @@ pub mod identity;
 pub mod migrations;
 pub mod notify;
 pub mod openapi;
+pub mod principals;
 pub mod realtime;
 pub mod scheduler;
 pub mod seed;

@@ -82,6 +82,11 @@ pub const TENANT: &[Migration] = &[
         "web_sessions",
         include_str!("../migrations/tenant/0014_web_sessions.sql"),
     ),
+    Migration::new(
+        15,
+        "principal_notices",
+        include_str!("../migrations/tenant/0015_principal_notices.sql"),
+    ),
 ];
 
 /// Shared migrations of the server (the public schema), after the registry's own.

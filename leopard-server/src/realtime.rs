@@ -411,6 +411,7 @@ struct Notice {
 #[derive(Debug)]
 pub struct Listener {
     handle: JoinHandle<()>,
+    principals: crate::principals::Notices,
 }
 
 impl Listener {
@@ -421,9 +422,27 @@ impl Listener {
         registry: Arc<TenantRegistry>,
         realtime: Arc<Realtime>,
     ) -> Result<Self, sqlx::Error> {
+        Self::start_with_principals(pool, registry, realtime, None).await
+    }
+
+    /// Like [`Listener::start`], on the same connection also listening for principal changes
+    /// ([`crate::principals::CHANNEL`]) and keeping `principals` live while it is connected.
+    pub async fn start_with_principals(
+        pool: &PgPool,
+        registry: Arc<TenantRegistry>,
+        realtime: Arc<Realtime>,
+        principals: Option<Arc<leopard_http::PrincipalCache>>,
+    ) -> Result<Self, sqlx::Error> {
         let mut listener = PgListener::connect_with(pool).await?;
         listener.listen(CHANNEL).await?;
+        let principals = crate::principals::Notices::new(principals);
+        if principals.enabled() {
+            listener.listen(crate::principals::CHANNEL).await?;
+        }
+        principals.connected();
+        let stopped = principals.clone();
         let handle = tokio::spawn(async move {
+            let principals = stopped;
             let mut contexts = Contexts {
                 registry,
                 by_schema: HashMap::new(),
@@ -438,6 +457,7 @@ impl Listener {
                     match sqlx::query("SELECT 1").execute(&mut listener).await {
                         Ok(_) => {
                             interrupted = false;
+                            principals.connected();
                             let streams = realtime.hub.publish_all(&Push::Resync);
                             tracing::warn!(
                                 streams,
@@ -449,24 +469,30 @@ impl Listener {
                     }
                 }
                 match listener.try_recv().await {
-                    Ok(Some(notification)) => {
+                    Ok(Some(notification)) if notification.channel() == CHANNEL => {
                         handle_notice(&realtime, &mut contexts, notification.payload()).await;
                     }
+                    Ok(Some(notification)) => principals.notice(notification.payload()),
                     // The connection was lost (and replaced): notices may have been missed.
-                    Ok(None) => interrupted = true,
+                    Ok(None) => {
+                        interrupted = true;
+                        principals.lost();
+                    }
                     Err(sqlx::Error::PoolClosed) => {
                         tracing::debug!("pool closed; notification listener stops");
+                        principals.lost();
                         return;
                     }
                     Err(err) => {
                         tracing::warn!(error = %err, "notification listener failed; retrying");
                         interrupted = true;
+                        principals.lost();
                         tokio::time::sleep(Duration::from_millis(200)).await;
                     }
                 }
             }
         });
-        Ok(Self { handle })
+        Ok(Self { handle, principals })
     }
 
     /// Stops listening.
@@ -476,6 +502,7 @@ impl Listener {
 impl Drop for Listener {
     fn drop(&mut self) {
         self.handle.abort();
+        self.principals.lost();
     }
 }
 

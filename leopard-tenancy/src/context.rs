@@ -58,13 +58,30 @@ impl TenantContext {
     /// Opens a transaction whose `search_path` is the tenant's schema (then `public`).
     ///
     /// Dropping the returned [`TenantTx`] without [`TenantTx::commit`] rolls it back.
+    ///
+    /// Pooled connections are not pinged on checkout; when the first statement fails because
+    /// the connection broke while idle (the server restarted, a proxy dropped it), the broken
+    /// connection is discarded and the transaction is opened once more on a fresh one: nothing
+    /// of the caller's work was sent yet.
     pub async fn begin(&self) -> Result<TenantTx, TenancyError> {
-        let tx = self.pool.begin_with(self.begin_sql.to_string()).await?;
+        let tx = match self.pool.begin_with(self.begin_sql.to_string()).await {
+            Err(err) if is_broken_connection(&err) => {
+                tracing::debug!(error = %err, "a pooled connection was broken; retrying once");
+                self.pool.begin_with(self.begin_sql.to_string()).await?
+            }
+            other => other?,
+        };
         Ok(TenantTx {
             tx,
             tenant: Arc::clone(&self.tenant),
         })
     }
+}
+
+/// Whether `err` says the connection itself failed (so a retry on another one may succeed).
+fn is_broken_connection(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Io(_) | sqlx::Error::Protocol(_))
+        || matches!(err, sqlx::Error::Database(db) if db.code().as_deref() == Some("57P01"))
 }
 
 /// The statement that opens a tenant transaction; the schema name is validated and quoted.

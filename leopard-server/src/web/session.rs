@@ -305,6 +305,7 @@ impl FromRequestParts<AppState> for WebUser {
                 claims,
                 principal: Arc::new(principal),
                 tenant,
+                principals: Arc::clone(state.auth.principals()),
             },
             username,
             display_name,

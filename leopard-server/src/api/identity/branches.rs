@@ -326,6 +326,7 @@ pub(crate) async fn create(
     let event = events::created(ENTITY, id, events::state(&out)?, auth.user_id.get());
     events::record(&mut tx, vec![event]).await?;
     events::commit(tx, &state.waker).await?;
+    auth.principals_changed();
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -395,6 +396,7 @@ pub(crate) async fn update(
         },
     )
     .await?;
+    auth.principals_changed();
     Ok(Json(out))
 }
 
@@ -420,6 +422,7 @@ pub(crate) async fn destroy(
     let event = events::deleted(ENTITY, id, events::state(&before)?, auth.user_id.get());
     events::record(&mut tx, vec![event]).await?;
     events::commit(tx, &state.waker).await?;
+    auth.principals_changed();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -455,6 +458,7 @@ pub(crate) async fn restore(
     );
     events::record(&mut tx, vec![event]).await?;
     events::commit(tx, &state.waker).await?;
+    auth.principals_changed();
     Ok(Json(out))
 }
 

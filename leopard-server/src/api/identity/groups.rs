@@ -563,6 +563,7 @@ pub(crate) async fn update(
     }
     let group = find_group(&mut tx, id).await?.ok_or_else(not_found)?;
     tx.commit().await?;
+    auth.principals_changed();
     Ok(Json(group))
 }
 
@@ -582,6 +583,7 @@ pub(crate) async fn destroy(
     }
     delete_group(&mut tx, id).await?;
     tx.commit().await?;
+    auth.principals_changed();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -606,6 +608,7 @@ pub(crate) async fn assign_permissions(
     set_group_permissions(&mut tx, id, &permissions).await?;
     let group = find_group(&mut tx, id).await?.ok_or_else(not_found)?;
     tx.commit().await?;
+    auth.principals_changed();
     Ok(Json(group))
 }
 

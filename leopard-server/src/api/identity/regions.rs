@@ -220,6 +220,7 @@ pub(crate) async fn destroy(
     let event = events::deleted(ENTITY, id, events::state(&before)?, auth.user_id.get());
     events::record(&mut tx, vec![event]).await?;
     events::commit(tx, &state.waker).await?;
+    auth.principals_changed();
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -674,6 +674,7 @@ pub(crate) async fn create(
     let event = events::created(ENTITY, id, user_state(&out), auth.user_id.get());
     events::record(&mut tx, vec![event]).await?;
     events::commit(tx, &state.waker).await?;
+    auth.principals_changed();
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -836,6 +837,7 @@ pub(crate) async fn update(
         },
     )
     .await?;
+    auth.principals_changed();
     Ok(Json(out))
 }
 
@@ -887,6 +889,7 @@ pub(crate) async fn deactivate(
         },
     )
     .await?;
+    auth.principals_changed();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -950,6 +953,7 @@ pub(crate) async fn assign_permissions(
     .await?;
     let row = fetch_user(&mut tx, id).await?.ok_or_else(not_found)?;
     tx.commit().await?;
+    auth.principals_changed();
     Ok(Json(user_output(&row, &auth)?))
 }
 
