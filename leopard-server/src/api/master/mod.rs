@@ -295,7 +295,7 @@ fn not_found<M: Master>() -> ApiError {
 // ----- handlers ----------------------------------------------------------------------------
 
 /// `GET <list>`.
-async fn master_list<M: Master>(
+pub(crate) async fn master_list<M: Master>(
     auth: AuthUser,
     pagination: Pagination,
     RawQuery(query): RawQuery,
@@ -317,7 +317,7 @@ async fn master_list<M: Master>(
 }
 
 /// `POST <list>`: 201 with the new row.
-async fn master_create<M: Master>(
+pub(crate) async fn master_create<M: Master>(
     State(state): State<AppState>,
     auth: AuthUser,
     JsonBody(body): JsonBody<Value>,
@@ -337,7 +337,7 @@ async fn master_create<M: Master>(
 }
 
 /// `GET <detail>`.
-async fn master_retrieve<M: Master>(
+pub(crate) async fn master_retrieve<M: Master>(
     auth: AuthUser,
     Path(raw): Path<String>,
 ) -> Result<Json<M::Output>, ApiError> {
@@ -352,7 +352,7 @@ async fn master_retrieve<M: Master>(
 }
 
 /// `PUT`/`PATCH <detail>` (both merge-patch).
-async fn master_update<M: Master>(
+pub(crate) async fn master_update<M: Master>(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,
@@ -383,7 +383,7 @@ async fn master_update<M: Master>(
 }
 
 /// `DELETE <detail>`: soft delete, 204.
-async fn master_destroy<M: Master>(
+pub(crate) async fn master_destroy<M: Master>(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(raw): Path<String>,
