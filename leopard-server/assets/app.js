@@ -134,7 +134,9 @@ if (board) {
           col.querySelector("[data-count]").textContent = String(col.querySelectorAll("[data-card]").length);
         }
       } else {
-        const text = await response.text();
+        // The move handler answers a refusal as plain text; other pages (CSRF) are HTML.
+        const plain = (response.headers.get("content-type") || "").startsWith("text/plain");
+        const text = plain ? await response.text() : "";
         alert(text || `The move was refused (${response.status}).`);
       }
     });
