@@ -130,6 +130,9 @@ if (board) {
       });
       if (response.ok) {
         column.querySelector("ol").append(card);
+        // The card's own move form (the no-script fallback) now names its new stage.
+        const select = card.querySelector("select[name=stage_id]");
+        if (select) select.value = column.dataset.stage;
         for (const col of board.querySelectorAll("[data-stage]")) {
           col.querySelector("[data-count]").textContent = String(col.querySelectorAll("[data-card]").length);
         }
