@@ -1371,3 +1371,49 @@ async fn application_types_and_stages_are_added_reordered_and_deleted_by_the_api
         1
     );
 }
+
+#[tokio::test]
+async fn moving_a_stage_up_uses_its_place_in_the_order_even_when_positions_have_a_gap() {
+    let w = world().await;
+    // Positions 1, 2, 5 (as the demo's Diploma type has them).
+    let mut tx = w.app.context(SLUG).begin().await.expect("tx");
+    sqlx::query("UPDATE stages SET position = 5 WHERE id = $1")
+        .bind(w.stages[2])
+        .execute(&mut *tx)
+        .await
+        .expect("gap");
+    tx.commit().await.expect("commit");
+    let mut admin = Browser::login(&w.app, "admin").await;
+    admin
+        .get(&format!("/application-types/{}/", w.app_type))
+        .await;
+    let page = admin
+        .post(
+            &format!(
+                "/application-types/{}/stages/{}/move/",
+                w.app_type, w.stages[2]
+            ),
+            &[("direction", "up")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(
+        w.stage_names(w.app_type).await,
+        ["Applied", "Enrolled", "Offer"]
+    );
+    // An unknown direction is an inline 400, nothing changed.
+    let page = admin
+        .post(
+            &format!(
+                "/application-types/{}/stages/{}/move/",
+                w.app_type, w.stages[2]
+            ),
+            &[("direction", "sideways")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        w.stage_names(w.app_type).await,
+        ["Applied", "Enrolled", "Offer"]
+    );
+}

@@ -719,16 +719,17 @@ pub(crate) async fn stage_move(
         Ok(stages) => stages,
         Err(err) => return error_page(&err, Some(&form.user)),
     };
-    let Some(position) = current
+    // The slot (1-based) in the type's order, which is what the reorder's positions name.
+    let Some(slot) = current
         .iter()
-        .find(|s| s.id == stage_id)
-        .map(|s| s.position)
+        .position(|s| s.id == stage_id)
+        .and_then(|i| i64::try_from(i + 1).ok())
     else {
         return error_page(&ApiError::NotFound("Not found.".into()), Some(&form.user));
     };
     let target = match form.get("direction") {
-        Some("up") => i64::from(position) - 1,
-        Some("down") => i64::from(position) + 1,
+        Some("up") => slot - 1,
+        Some("down") => slot + 1,
         _ => {
             return type_refused(
                 &form,

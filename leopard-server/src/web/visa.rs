@@ -518,7 +518,7 @@ async fn render_form(
             @for (name, label, kind) in TEXT_FIELDS {
                 (input(name, label, kind, &text(name), errors, false))
             }
-            div.field {
+            div.field.check {
                 label { input type="checkbox" name="dependent" value="true" checked[dependent]; " Dependent's application" }
                 @if !errors.of("dependent").is_empty() { p.error { (errors.of("dependent").join(" ")) } }
             }
