@@ -1308,6 +1308,19 @@ async fn application_types_and_stages_are_added_reordered_and_deleted_by_the_api
         ["Applied", "Interview", "Enrolled", "Offer"]
     );
 
+    // A stage of another type under this type's URL is not found, nothing deleted.
+    let page = admin
+        .post(
+            &format!(
+                "/application-types/{}/stages/{}/delete/",
+                w.app_type, w.other_stage
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert_eq!(w.stage_names(w.other_type).await, ["Interview"]);
+
     // Applied holds live applications: its delete is refused inline, nothing changed.
     let page = admin
         .post(

@@ -756,6 +756,13 @@ pub(crate) async fn stage_delete(
     Path((id, stage)): Path<(String, String)>,
     form: WebForm,
 ) -> Response {
+    // The URL names the stage under its type: another type's stage is not found here.
+    let of_type = id.parse::<i64>().unwrap_or_default();
+    match stages_of(&form.user.auth, of_type).await {
+        Ok(list) if list.iter().any(|s| s.id.to_string() == stage) => {}
+        Ok(_) => return error_page(&ApiError::NotFound("Not found.".into()), Some(&form.user)),
+        Err(err) => return error_page(&err, Some(&form.user)),
+    }
     match stages::destroy(State(state), form.user.auth.clone(), Path(stage)).await {
         Ok(_) => see_other(&format!("/application-types/{id}/")),
         Err(err) => type_refused(&form, &id, &err).await,
