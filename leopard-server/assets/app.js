@@ -130,11 +130,16 @@ if (board) {
       });
       if (response.ok) {
         column.querySelector("ol").append(card);
+        // The card's own move form (the no-script fallback) now names its new stage.
+        const select = card.querySelector("select[name=stage_id]");
+        if (select) select.value = column.dataset.stage;
         for (const col of board.querySelectorAll("[data-stage]")) {
           col.querySelector("[data-count]").textContent = String(col.querySelectorAll("[data-card]").length);
         }
       } else {
-        const text = await response.text();
+        // The move handler answers a refusal as plain text; other pages (CSRF) are HTML.
+        const plain = (response.headers.get("content-type") || "").startsWith("text/plain");
+        const text = plain ? await response.text() : "";
         alert(text || `The move was refused (${response.status}).`);
       }
     });

@@ -187,6 +187,51 @@ await step("the consultant claims a task of the branch pool", async () => {
   assert.equal(await page.locator(`form[action='${action}']`).count(), 0, "claimed");
 });
 
+// ----- visa and college applications (issue 15, screens 5 and 6) ----------------------------
+await step("dragging a college application card to the next stage moves it and the client's timeline shows it", async () => {
+  const { page } = admin;
+  await page.goto(`${base}/college-applications/board/`);
+  const columns = page.locator("[data-board] [data-stage]");
+  const n = await columns.count();
+  assert.ok(n >= 2, `stages on the board: ${n}`);
+  let from = -1;
+  for (let i = 0; i < n - 1 && from < 0; i += 1) {
+    if ((await columns.nth(i).locator("[data-card]").count()) > 0) from = i;
+  }
+  assert.ok(from >= 0, "a card with a next stage");
+  const source = columns.nth(from);
+  const target = columns.nth(from + 1);
+  const card = source.locator("[data-card]").first();
+  const id = await card.getAttribute("data-card");
+  const name = async (column) =>
+    (await column.locator("h2 span").first().textContent()).replace(/^\d+\.\s*/, "");
+  const [fromName, toName] = [await name(source), await name(target)];
+  const before = Number(await target.locator("[data-count]").textContent());
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith(`/college-applications/${id}/stage/`)),
+    card.dragTo(target, { sourcePosition: { x: 3, y: 3 } }),
+  ]);
+  assert.equal(response.status(), 200, `the move answered ${response.status()}`);
+  await target.locator(`[data-card="${id}"]`).waitFor();
+  assert.equal(Number(await target.locator("[data-count]").textContent()), before + 1);
+  assert.equal(await target.locator(`[data-card="${id}"] select`).inputValue(), await target.getAttribute("data-stage"));
+  await page.screenshot({ path: `${shots}/college-board.png` });
+  await page.reload();
+  assert.equal(await columns.nth(from + 1).locator(`[data-card="${id}"]`).count(), 1, "stored");
+  await page.goto(`${base}/college-applications/${id}/`);
+  await Promise.all([page.waitForURL(/\/clients\/\d+\/\?tab=timeline$/), page.click("text=Client timeline")]);
+  const moved = `College Application moved from ${fromName} to ${toName}`;
+  let text = "";
+  for (let tries = 0; tries < 40 && !text.includes(moved); tries += 1) {
+    if (tries > 0) {
+      await page.waitForTimeout(250);
+      await page.reload();
+    }
+    text = await page.textContent("ul.timeline");
+  }
+  assert.ok(text.includes(moved), `the timeline shows "${moved}"`);
+});
+
 await step("the theme switches to dark", async () => {
   const { page } = admin;
   await page.goto(`${base}/clients/`);

@@ -32,6 +32,7 @@ use crate::app::AppState;
 mod admin;
 pub mod assets;
 mod clients;
+mod college;
 mod dashboard;
 mod login;
 mod master;
@@ -39,6 +40,7 @@ mod notifications;
 pub mod platform;
 pub mod session;
 mod tasks;
+mod visa;
 pub(crate) mod widgets;
 
 pub use session::{WebConfig, WebForm, WebUser};
@@ -126,7 +128,60 @@ pub fn routes() -> Router<AppState> {
             get(master::show).post(master::update),
         )
         .route("/master/{slug}/{id}/delete/", post(master::delete))
+        .merge(application_routes())
         .layer(axum::middleware::from_fn(security_headers))
+}
+
+// ----- visa and college applications (issue 15, screens 5 and 6) ------------------------------
+
+/// The routes of the visa and college application screens ([`visa`], [`college`]).
+fn application_routes() -> Router<AppState> {
+    Router::new()
+        .route("/visa-applications/", get(visa::list))
+        .route("/visa-applications/new/", get(visa::new).post(visa::create))
+        .route("/visa-applications/{id}/", get(visa::show))
+        .route(
+            "/visa-applications/{id}/edit/",
+            get(visa::edit).post(visa::update),
+        )
+        .route(
+            "/visa-applications/{id}/documents/",
+            post(visa::documents_update),
+        )
+        .route("/visa-applications/{id}/delete/", post(visa::delete))
+        .route(
+            "/visa-types/",
+            get(visa::types_list).post(visa::types_create),
+        )
+        .route("/visa-categories/", get(visa::categories_list))
+        .route("/college-applications/", get(college::list))
+        .route("/college-applications/board/", get(college::board))
+        .route("/college-applications/{id}/", get(college::show))
+        .route(
+            "/college-applications/{id}/stage/",
+            post(college::move_stage),
+        )
+        .route(
+            "/application-types/",
+            get(college::types_list).post(college::types_create),
+        )
+        .route("/application-types/{id}/", get(college::type_show))
+        .route(
+            "/application-types/{id}/delete/",
+            post(college::type_delete),
+        )
+        .route(
+            "/application-types/{id}/stages/",
+            post(college::stage_create),
+        )
+        .route(
+            "/application-types/{id}/stages/{stage}/move/",
+            post(college::stage_move),
+        )
+        .route(
+            "/application-types/{id}/stages/{stage}/delete/",
+            post(college::stage_delete),
+        )
 }
 
 /// The static files (served on every host, without a tenant).

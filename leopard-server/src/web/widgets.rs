@@ -124,6 +124,67 @@ const NAV: &[NavItem] = &[
         needs: &[ResourceKind::Region],
         action: Action::Change,
     },
+    // Applications (visa and college, issue 15 screens 5 and 6): gated by the view permission
+    // the API's list checks.
+    NavItem {
+        section: "Applications",
+        key: "visa_applications",
+        label: "Visa applications",
+        href: "/visa-applications/",
+        needs: &[ResourceKind::VisaApplication],
+        action: Action::View,
+    },
+    NavItem {
+        section: "Applications",
+        key: "visa_types",
+        label: "Visa types",
+        href: "/visa-types/",
+        needs: &[
+            ResourceKind::VisaType,
+            ResourceKind::VisaApplication,
+            ResourceKind::Client,
+        ],
+        action: Action::View,
+    },
+    NavItem {
+        section: "Applications",
+        key: "visa_categories",
+        label: "Visa categories",
+        href: "/visa-categories/",
+        needs: &[
+            ResourceKind::VisaCategory,
+            ResourceKind::VisaApplication,
+            ResourceKind::Client,
+        ],
+        action: Action::View,
+    },
+    NavItem {
+        section: "Applications",
+        key: "college_applications",
+        label: "College applications",
+        href: "/college-applications/",
+        needs: &[ResourceKind::CollegeApplication],
+        action: Action::View,
+    },
+    NavItem {
+        section: "Applications",
+        key: "college_board",
+        label: "Stage board",
+        href: "/college-applications/board/",
+        needs: &[ResourceKind::CollegeApplication],
+        action: Action::View,
+    },
+    NavItem {
+        section: "Applications",
+        key: "application_types",
+        label: "Application types",
+        href: "/application-types/",
+        needs: &[
+            ResourceKind::ApplicationType,
+            ResourceKind::CollegeApplication,
+        ],
+        action: Action::View,
+    },
 ];
 
 /// Entries gated by a permission that names no resource kind (`auth.change_group`), placed

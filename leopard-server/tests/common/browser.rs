@@ -162,6 +162,14 @@ impl<'a> Browser<'a> {
         .await
     }
 
+    /// A browser of tenant `slug` signed in as `username` (test password), the dashboard
+    /// loaded (so the CSRF token is the session's).
+    pub async fn signed_in(app: &'a TestApp, slug: &str, username: &str) -> Browser<'a> {
+        let mut browser = Self::new(app, slug);
+        browser.login(username).await;
+        browser
+    }
+
     /// Logs in with the test password and opens the dashboard.
     pub async fn login(&mut self, username: &str) {
         let page = self.login_with(username, super::PASSWORD).await;

@@ -16,6 +16,9 @@
 //!   (`stage_id`) must stay within the application's type; any stage may be chosen. After a
 //!   change of institute, course, campus or intake, all four must still agree.
 //! - DELETE is soft (204). PUT is not served (405).
+//! - The list takes `ordering` (`client_name`, `application_type`, `stage`, `institute`,
+//!   `course`, `intake_date`, `created_at`, `updated_at`, `id`; `-` descending), newest first
+//!   by default.
 //! - Writes record `CollegeApplication.CREATE`, `CollegeApplication.<field>.UPDATE` for
 //!   `stage`, `assigned_to`, `institute` and `course` (the first two feed the timeline and the
 //!   assignee's notice, all of them the audit log) and `CollegeApplication.DELETE`; each state
@@ -352,12 +355,13 @@ pub(crate) async fn list(
         ResourceKind::CollegeApplication,
     )?;
     let params = list_params(query.as_deref());
+    let order = crate::api::ordering(&params, ORDERING, "ca.created_at DESC, ca.id DESC", "ca.id")?;
     let mut tx = auth.tenant.begin().await?;
     let (rows, count) = crate::api::fetch_page(
         &mut tx,
         APPLICATION_SELECT,
         "college_applications ca JOIN clients c ON c.id = ca.client_id",
-        "ca.created_at DESC, ca.id DESC",
+        &order,
         || application_filters(&auth.principal, &params),
         &pagination,
     )
@@ -583,6 +587,19 @@ pub(crate) async fn destroy(
 }
 
 // ----- data --------------------------------------------------------------------------------
+
+/// The fields the list may be ordered by (`ordering`, DRF style: `-` for descending).
+const ORDERING: &[(&str, &str)] = &[
+    ("id", "ca.id"),
+    ("client_name", "client_name"),
+    ("application_type", "application_type_title"),
+    ("stage", "s.position"),
+    ("institute", "institute_name"),
+    ("course", "course_name"),
+    ("intake_date", "intake_date"),
+    ("created_at", "ca.created_at"),
+    ("updated_at", "ca.updated_at"),
+];
 
 /// The `WHERE` clause of the list, its arguments and how many there are.
 fn application_filters(

@@ -8,6 +8,10 @@
 //! `required_documents` (`[{name, received: false}]`) unless the body gives its own list.
 //! Money is a decimal string with its currency (three letters, default `USD`).
 //!
+//! The list takes `ordering` (`client_name`, `visa_type`, `status`, `assigned_to`,
+//! `date_applied`, `expiry_date`, `created_at`, `updated_at`, `id`; `-` descending), newest
+//! first by default.
+//!
 //! PATCH is merge-patch: `null` clears a nullable field (`assigned_to_id`, the dates, `notes`,
 //! `transaction_reference_no`); `required_documents` takes strings and/or `{name, received}`
 //! objects. PUT is not served (405). DELETE — which the original lacked but real clients call —
@@ -397,12 +401,13 @@ pub(crate) async fn list(
 ) -> Result<Json<Page<VisaApplicationOutput>>, ApiError> {
     require(&auth.principal, Action::View, ResourceKind::VisaApplication)?;
     let params = list_params(query.as_deref());
+    let order = crate::api::ordering(&params, ORDERING, "va.created_at DESC, va.id DESC", "va.id")?;
     let mut tx = auth.tenant.begin().await?;
     let (rows, count) = crate::api::fetch_page(
         &mut tx,
         APPLICATION_SELECT,
         "visa_applications va JOIN clients c ON c.id = va.client_id",
-        "va.created_at DESC, va.id DESC",
+        &order,
         || application_filters(&auth.principal, &params),
         &pagination,
     )
@@ -583,6 +588,19 @@ pub(crate) async fn destroy(
 }
 
 // ----- data --------------------------------------------------------------------------------
+
+/// The fields the list may be ordered by (`ordering`, DRF style: `-` for descending).
+const ORDERING: &[(&str, &str)] = &[
+    ("id", "va.id"),
+    ("client_name", "client_name"),
+    ("visa_type", "vt.name"),
+    ("status", "va.status"),
+    ("assigned_to", "assigned_to_name"),
+    ("date_applied", "va.date_applied"),
+    ("expiry_date", "va.expiry_date"),
+    ("created_at", "va.created_at"),
+    ("updated_at", "va.updated_at"),
+];
 
 /// The `WHERE` clause of the list, its arguments and how many there are.
 fn application_filters(
