@@ -244,3 +244,25 @@ async fn the_demo_dashboards_show_visa_and_college_applications_across_statuses_
     let stages = get(&app, &admin, "/api/v1/stages/").await;
     assert_eq!(stages.as_array().map_or(0, Vec::len), 13);
 }
+
+#[tokio::test]
+async fn every_demo_application_type_numbers_its_stages_one_to_n() {
+    let app = demo().await;
+    let gaps = app
+        .tenant_count(
+            "acme",
+            "SELECT count(*) FROM (
+               SELECT application_type_id, max(position) AS top, count(*) AS n
+                 FROM stages GROUP BY application_type_id) t
+              WHERE top <> n",
+        )
+        .await;
+    assert_eq!(gaps, 0, "a type's stage positions are 1..n");
+    let types = app
+        .tenant_count(
+            "acme",
+            "SELECT count(DISTINCT application_type_id) FROM stages",
+        )
+        .await;
+    assert!(types >= 3, "the demo has its application types");
+}

@@ -219,7 +219,10 @@ SELECT t.title, t.currency, t.tax_name, t.tax, t.description, p.admin, p.admin
 
 INSERT INTO stages (application_type_id, stage_name, position, description, created_by_id,
                     updated_by_id)
-SELECT t.id, s.name, s.position, s.description, p.admin, p.admin
+-- Diplomas skip the offer-accepted and CoE stages; their positions stay 1..n like every type's.
+SELECT t.id, s.name,
+       CASE WHEN t.title = 'Diploma' AND s.position = 5 THEN 3 ELSE s.position END,
+       s.description, p.admin, p.admin
   FROM application_types t
  CROSS JOIN (VALUES
         (1, 'Application Submitted', 'Sent to the institute.'),
