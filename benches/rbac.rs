@@ -99,6 +99,7 @@ fn bench(c: &mut Criterion) {
     let columns = ScopeColumns {
         branch: "c.branch_id",
         owners: &["c.assigned_to_id", "c.created_by_id"],
+        region: "NULL",
     };
 
     let mut group = c.benchmark_group("rbac");

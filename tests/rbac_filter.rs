@@ -25,7 +25,8 @@ const USERS: i64 = 10;
 const REGIONS: i64 = 4;
 
 /// Kinds whose rows are scoped by branch and/or owner.
-const SCOPED_KINDS: [ResourceKind; 8] = [
+const SCOPED_KINDS: [ResourceKind; 9] = [
+    ResourceKind::Region,
     ResourceKind::Client,
     ResourceKind::Note,
     ResourceKind::VisaApplication,
@@ -40,8 +41,14 @@ const SCOPED_KINDS: [ResourceKind; 8] = [
 struct Row {
     id: i64,
     branch_id: Option<i64>,
+    region_id: Option<i64>,
     assigned_to_id: Option<i64>,
     created_by_id: Option<i64>,
+}
+
+/// The region holding `branch` (branch 8 is in none).
+fn region_of_branch(branch: i64) -> Option<i64> {
+    (1..=REGIONS).find(|r| branches_of_region(*r).contains(&branch))
 }
 
 /// The branches inside a region: regions 1–3 hold two branches each, region 4 holds branch 7,
@@ -61,6 +68,7 @@ fn random_row(rng: &mut StdRng, id: i64) -> Row {
     Row {
         id,
         branch_id: maybe(rng, 0.85, 1..=BRANCHES),
+        region_id: maybe(rng, 0.85, 1..=REGIONS),
         assigned_to_id: maybe(rng, 0.8, 1..=USERS),
         created_by_id: maybe(rng, 0.8, 1..=USERS),
     }
@@ -91,6 +99,10 @@ fn random_principal(rng: &mut StdRng) -> Principal {
         .iter()
         .flat_map(|r| branches_of_region(*r))
         .collect();
+    let branch_regions: Vec<i64> = branches
+        .iter()
+        .filter_map(|b| region_of_branch(*b))
+        .collect();
     Principal::new(
         UserId(rng.gen_range(1..=USERS)),
         groups,
@@ -99,6 +111,7 @@ fn random_principal(rng: &mut StdRng) -> Principal {
         regions,
         region_branches,
     )
+    .with_branch_regions(branch_regions)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -112,7 +125,7 @@ async fn the_sql_filter_selects_exactly_the_rows_check_allows() {
     let pool = db.pool();
     sqlx::query(
         "CREATE TABLE rows (id bigint PRIMARY KEY, branch_id bigint NULL, \
-         assigned_to_id bigint NULL, created_by_id bigint NULL)",
+         region_id bigint NULL, assigned_to_id bigint NULL, created_by_id bigint NULL)",
     )
     .execute(pool)
     .await
@@ -122,11 +135,13 @@ async fn the_sql_filter_selects_exactly_the_rows_check_allows() {
         .map(|id| random_row(&mut rng, id))
         .collect();
     sqlx::query(
-        "INSERT INTO rows (id, branch_id, assigned_to_id, created_by_id) \
-         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[])",
+        "INSERT INTO rows (id, branch_id, region_id, assigned_to_id, created_by_id) \
+         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], \
+                              $5::bigint[])",
     )
     .bind(rows.iter().map(|r| r.id).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.branch_id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.region_id).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.assigned_to_id).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.created_by_id).collect::<Vec<_>>())
     .execute(pool)
@@ -157,6 +172,7 @@ async fn the_sql_filter_selects_exactly_the_rows_check_allows() {
         let columns = ScopeColumns {
             branch: "branch_id",
             owners,
+            region: "region_id",
         };
         let predicate = filter(
             &principal,
@@ -195,8 +211,9 @@ async fn the_sql_filter_selects_exactly_the_rows_check_allows() {
                 } else {
                     vec![row.assigned_to_id]
                 };
-                let resource =
+                let mut resource =
                     Resource::new(kind, row.branch_id).owned_by(owner_ids.into_iter().flatten());
+                resource.region_id = row.region_id;
                 check(&principal, action, &resource).allowed()
             })
             .map(|row| row.id)

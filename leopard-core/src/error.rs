@@ -27,4 +27,7 @@ pub enum CoreError {
         /// A human explanation of the broken rule.
         reason: &'static str,
     },
+    /// A country code that is not an assigned ISO 3166-1 alpha-2 code.
+    #[error("\"{0}\" is not a valid choice.")]
+    InvalidCountry(String),
 }

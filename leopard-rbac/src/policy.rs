@@ -25,14 +25,16 @@ use crate::catalogue::{Action, Permission, ResourceKind};
 use crate::principal::Principal;
 use crate::role::Scope;
 
-/// The row being decided: its kind, its branch (for client-owned rows, the client's branch) and
-/// the users it is tied to (assignee, creator, …).
+/// The row being decided: its kind, its branch (for client-owned rows, the client's branch),
+/// its region (for a region row, its own id) and the users it is tied to (assignee, creator, …).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resource {
     /// What kind of row this is.
     pub kind: ResourceKind,
     /// The branch the row belongs to, if any.
     pub branch_id: Option<i64>,
+    /// The region the row is (a region row's own id), if any.
+    pub region_id: Option<i64>,
     /// The users the row is tied to.
     pub owner_ids: Vec<i64>,
 }
@@ -43,7 +45,16 @@ impl Resource {
         Self {
             kind,
             branch_id,
+            region_id: None,
             owner_ids: Vec::new(),
+        }
+    }
+
+    /// Region `id` itself (a row of [`ResourceKind::Region`]).
+    pub fn region(id: i64) -> Self {
+        Self {
+            region_id: Some(id),
+            ..Self::new(ResourceKind::Region, None)
         }
     }
 
@@ -109,10 +120,10 @@ impl fmt::Display for Decision {
 enum RowRule {
     /// Tenant-wide; the permission is the only gate.
     Tenant,
-    /// Tenant-wide to view; writes need tenant scope.
-    TenantReadScopedWrite,
     /// By branch.
     Branch,
+    /// Region rows: by the regions the scope covers.
+    Region,
     /// By owner only.
     Own,
     /// By owner or branch.
@@ -139,7 +150,7 @@ fn rule(kind: ResourceKind) -> RowRule {
         | K::Course
         | K::ApplicationType
         | K::Stage => RowRule::Tenant,
-        K::Region => RowRule::TenantReadScopedWrite,
+        K::Region => RowRule::Region,
         K::Branch
         | K::Client
         | K::VisaApplication
@@ -169,6 +180,8 @@ struct Plan<'p> {
     branches: &'p BTreeSet<i64>,
     /// The scope through which `branches` is reached.
     branch_scope: Scope,
+    /// Region rows whose id is one of these.
+    regions: &'p BTreeSet<i64>,
     /// Rows owned by the principal.
     own: bool,
 }
@@ -191,6 +204,7 @@ fn plan<'p>(
         everything: false,
         branches: &NO_BRANCHES,
         branch_scope: scope,
+        regions: &NO_BRANCHES,
         own: false,
     };
     let by_scope = |plan: &mut Plan<'p>| {
@@ -202,8 +216,13 @@ fn plan<'p>(
     };
     match rule(kind) {
         RowRule::Tenant => plan.everything = true,
-        RowRule::TenantReadScopedWrite => {
-            plan.everything = action == Action::View || scope == Scope::Tenant;
+        // Viewing reaches the covered regions; writing a region needs tenant scope.
+        RowRule::Region => {
+            if scope == Scope::Tenant {
+                plan.everything = true;
+            } else if action == Action::View {
+                plan.regions = principal.covered_regions();
+            }
         }
         RowRule::Branch => by_scope(&mut plan),
         RowRule::Own => plan.own = true,
@@ -240,6 +259,12 @@ pub fn check(principal: &Principal, action: Action, resource: &Resource) -> Deci
     {
         return granted(plan.branch_scope);
     }
+    if resource
+        .region_id
+        .is_some_and(|r| plan.regions.contains(&r))
+    {
+        return granted(plan.branch_scope);
+    }
     if plan.own && resource.owner_ids.contains(&principal.user_id().get()) {
         return granted(Scope::Own);
     }
@@ -254,6 +279,8 @@ pub struct ScopeColumns<'a> {
     pub branch: &'a str,
     /// The owner columns (assignee, creator, …); [`Resource::owner_ids`] holds their values.
     pub owners: &'a [&'a str],
+    /// The region column (a region row's `id`; `NULL` for kinds not scoped by region).
+    pub region: &'a str,
 }
 
 /// A parameter of a [`SqlPredicate`], bound in order.
@@ -316,6 +343,14 @@ pub fn filter(
         ));
         params.push(SqlParam::IntArray(plan.branches.iter().copied().collect()));
     }
+    if !plan.regions.is_empty() {
+        parts.push(format!(
+            "{} = ANY(${})",
+            columns.region,
+            first_param + params.len()
+        ));
+        params.push(SqlParam::IntArray(plan.regions.iter().copied().collect()));
+    }
     if plan.own && !columns.owners.is_empty() {
         let n = first_param + params.len();
         parts.extend(columns.owners.iter().map(|c| format!("{c} = ${n}")));
@@ -341,6 +376,7 @@ mod tests {
     const COLS: ScopeColumns<'static> = ScopeColumns {
         branch: "branch_id",
         owners: &["assigned_to_id"],
+        region: "NULL",
     };
 
     fn consultant() -> Principal {
@@ -484,15 +520,39 @@ mod tests {
     }
 
     #[test]
-    fn regions_are_readable_tenant_wide_but_writable_only_with_tenant_scope() {
-        let ba = Principal::with_role(UserId(3), Role::BranchAdmin, [1], [], []);
-        let region = Resource::new(ResourceKind::Region, None);
-        assert!(check(&ba, Action::View, &region).allowed());
+    fn regions_are_read_within_the_scope_and_written_only_with_tenant_scope() {
+        // Branch 1 lies in region 5; region 6 holds none of the admin's branches.
+        let ba = Principal::with_role(UserId(3), Role::BranchAdmin, [1], [], [])
+            .with_branch_regions([5]);
+        assert!(check(&ba, Action::View, &Resource::region(5)).allowed());
         assert_eq!(
-            check(&ba, Action::Delete, &region),
+            check(&ba, Action::View, &Resource::region(6)),
             Decision::Denied(DenyReason::OutOfScope)
         );
-        assert!(check(&super_admin(), Action::Delete, &region).allowed());
+        assert_eq!(
+            check(&ba, Action::Delete, &Resource::region(5)),
+            Decision::Denied(DenyReason::OutOfScope)
+        );
+        let rm = region_manager();
+        assert!(check(&rm, Action::View, &Resource::region(10)).allowed());
+        assert!(!check(&rm, Action::View, &Resource::region(11)).allowed());
+        let sa = super_admin();
+        assert!(check(&sa, Action::View, &Resource::region(11)).allowed());
+        assert!(check(&sa, Action::Delete, &Resource::region(11)).allowed());
+        assert!(check(&sa, Action::Add, &Resource::new(ResourceKind::Region, None)).allowed());
+        let f = filter(
+            &ba,
+            Action::View,
+            ResourceKind::Region,
+            &ScopeColumns {
+                branch: "NULL",
+                owners: &[],
+                region: "r.id",
+            },
+            1,
+        );
+        assert_eq!(f.sql, "(r.id = ANY($1))");
+        assert_eq!(f.params, vec![SqlParam::IntArray(vec![5])]);
     }
 
     #[test]
@@ -551,6 +611,7 @@ mod tests {
         let cols = ScopeColumns {
             branch: "c.branch_id",
             owners: &["t.assigned_to_id", "t.created_by_id"],
+            region: "NULL",
         };
         let f = filter(&consultant(), Action::View, ResourceKind::Task, &cols, 2);
         assert_eq!(

@@ -21,6 +21,10 @@ pub struct Principal {
     scope: Option<Scope>,
     /// The branches the scope reaches, computed once so decisions never allocate.
     covered: BTreeSet<i64>,
+    /// The regions holding one of `branch_ids` (see [`Principal::with_branch_regions`]).
+    branch_region_ids: BTreeSet<i64>,
+    /// The regions the scope reaches.
+    covered_regions: BTreeSet<i64>,
 }
 
 impl Principal {
@@ -86,7 +90,7 @@ impl Principal {
             Some(Scope::Branches) => branch_ids.clone(),
             Some(Scope::Own | Scope::Tenant) | None => BTreeSet::new(),
         };
-        Self {
+        let mut principal = Self {
             user_id,
             groups: names,
             roles,
@@ -96,7 +100,33 @@ impl Principal {
             region_branch_ids,
             scope,
             covered,
-        }
+            branch_region_ids: BTreeSet::new(),
+            covered_regions: BTreeSet::new(),
+        };
+        principal.cover_regions();
+        principal
+    }
+
+    /// The same principal, knowing the regions that hold its branches (`branch_region_ids`):
+    /// region rows are reached through them. Region scope reaches the user's regions and the
+    /// regions of its branches; branch scope the regions of its branches; own scope none.
+    #[must_use]
+    pub fn with_branch_regions(mut self, branch_region_ids: impl IntoIterator<Item = i64>) -> Self {
+        self.branch_region_ids = branch_region_ids.into_iter().collect();
+        self.cover_regions();
+        self
+    }
+
+    fn cover_regions(&mut self) {
+        self.covered_regions = match self.scope {
+            Some(Scope::Regions) => self
+                .region_ids
+                .union(&self.branch_region_ids)
+                .copied()
+                .collect(),
+            Some(Scope::Branches) => self.branch_region_ids.clone(),
+            Some(Scope::Own | Scope::Tenant) | None => BTreeSet::new(),
+        };
     }
 
     /// A principal holding exactly `role` with its default permissions (handy in tests and
@@ -172,6 +202,16 @@ impl Principal {
     /// scope covers every row without listing branches).
     pub(crate) fn covered_branches(&self) -> &BTreeSet<i64> {
         &self.covered
+    }
+
+    /// The regions holding one of the user's branches.
+    pub fn branch_region_ids(&self) -> &BTreeSet<i64> {
+        &self.branch_region_ids
+    }
+
+    /// The regions whose rows the user's scope covers (empty for own and tenant scope).
+    pub(crate) fn covered_regions(&self) -> &BTreeSet<i64> {
+        &self.covered_regions
     }
 }
 

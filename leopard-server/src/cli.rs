@@ -724,8 +724,15 @@ async fn seed_crm(global: &GlobalArgs, args: &SeedCrmArgs) -> anyhow::Result<()>
         let registry = TenantRegistry::load(db.pool.clone(), global.resolve_config()).await?;
         let context = registry.context_for(&args.tenant)?;
         let mut tx = context.begin().await?;
-        let clients = seed::seed_bulk_clients(&mut tx, args.clients).await?;
-        let tasks = seed::seed_bulk_tasks(&mut tx, args.tasks).await?;
+        // Nothing is kept unless both succeed: a refusal leaves the tenant as it was.
+        let seeded = async {
+            let clients = seed::seed_bulk_clients(&mut tx, args.clients).await?;
+            let tasks = seed::seed_bulk_tasks(&mut tx, args.tasks).await?;
+            Ok::<_, leopard_http::ApiError>((clients, tasks))
+        }
+        .await;
+        let (clients, tasks) =
+            seeded.map_err(|e| anyhow::anyhow!("seed crm {}: {e}", args.tenant))?;
         tx.commit().await?;
         println!(
             "seeded {clients} client(s) and {tasks} task(s) in {} in {:.2?}",

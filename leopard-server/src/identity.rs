@@ -31,17 +31,26 @@ pub struct NewUser {
     pub is_active: bool,
 }
 
-/// Checks a username like Django's validator: 3–150 of letters, digits and `@ . + - _`.
+/// Checks a username exactly like the original's (Django's `UnicodeUsernameValidator` on a
+/// `max_length=150` field): 1–150 characters, each a letter, a digit or one of `@ . + - _`, so
+/// accounts imported from it keep working.
 pub fn validate_username(username: &str) -> Result<(), String> {
     let len = username.chars().count();
-    if !(3..=150).contains(&len) {
-        return Err("Ensure this field has between 3 and 150 characters.".into());
+    if len == 0 {
+        return Err("This field may not be blank.".into());
+    }
+    if len > 150 {
+        return Err("Ensure this field has no more than 150 characters.".into());
     }
     if !username
         .chars()
         .all(|c| c.is_alphanumeric() || "@.+-_".contains(c))
     {
-        return Err("Enter a valid username: letters, digits and @/./+/-/_ only.".into());
+        return Err(
+            "Enter a valid username. This value may contain only letters, numbers, \
+                    and @/./+/-/_ characters."
+                .into(),
+        );
     }
     Ok(())
 }
@@ -327,7 +336,8 @@ pub fn permission_set(ids: &[i32]) -> PermissionSet {
 }
 
 /// The active user `user_id`'s principal: groups with their permissions, direct permissions,
-/// live branches, regions and the live branches inside them — one query.
+/// live branches, regions, the live branches inside them and the regions of its live branches —
+/// one query.
 pub async fn load_principal(
     conn: &mut PgConnection,
     user_id: i64,
@@ -346,7 +356,10 @@ pub async fn load_principal(
            ARRAY(SELECT region_id FROM user_regions WHERE user_id = u.id) AS region_ids,
            ARRAY(SELECT b.id FROM user_regions ur
                    JOIN branches b ON b.region_id = ur.region_id AND b.deleted_at IS NULL
-                  WHERE ur.user_id = u.id) AS region_branch_ids
+                  WHERE ur.user_id = u.id) AS region_branch_ids,
+           ARRAY(SELECT DISTINCT b.region_id FROM user_branches ub
+                   JOIN branches b ON b.id = ub.branch_id AND b.deleted_at IS NULL
+                  WHERE ub.user_id = u.id AND b.region_id IS NOT NULL) AS branch_region_ids
          FROM users u WHERE u.id = $1 AND u.is_active",
     )
     .bind(user_id)
@@ -357,16 +370,19 @@ pub async fn load_principal(
     let groups: Vec<(String, Vec<i32>)> =
         serde_json::from_value(groups).map_err(|e| ApiError::Internal(e.to_string()))?;
     let direct: Vec<i32> = row.get("direct");
-    Ok(Some(Principal::new(
-        UserId(user_id),
-        groups
-            .into_iter()
-            .map(|(name, ids)| (name, permission_set(&ids))),
-        permission_set(&direct),
-        row.get::<Vec<i64>, _>("branch_ids"),
-        row.get::<Vec<i64>, _>("region_ids"),
-        row.get::<Vec<i64>, _>("region_branch_ids"),
-    )))
+    Ok(Some(
+        Principal::new(
+            UserId(user_id),
+            groups
+                .into_iter()
+                .map(|(name, ids)| (name, permission_set(&ids))),
+            permission_set(&direct),
+            row.get::<Vec<i64>, _>("branch_ids"),
+            row.get::<Vec<i64>, _>("region_ids"),
+            row.get::<Vec<i64>, _>("region_branch_ids"),
+        )
+        .with_branch_regions(row.get::<Vec<i64>, _>("branch_region_ids")),
+    ))
 }
 
 /// The [`PrincipalSource`] over the identity tables.

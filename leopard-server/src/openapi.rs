@@ -282,6 +282,12 @@ fn components() -> Value {
                     "results": {"type": "array", "items": {"type": "object"}},
                 },
             },
+            "CountryCode": {
+                "type": "string",
+                "description": "An ISO 3166-1 alpha-2 country code, upper-case (any case is \
+                                accepted on input); another value is a 400 on its field.",
+                "enum": leopard_core::Country::codes().collect::<Vec<_>>(),
+            },
             "Health": {
                 "type": "object",
                 "required": ["status", "service"],
@@ -578,9 +584,17 @@ fn request_body(method: &Method, doc: &OpDoc, statuses: &[u16]) -> Option<Value>
         }));
     }
     let required = *method != Method::POST || statuses.contains(&201);
+    let mut schema = json!({"type": "object"});
+    if let Some(fields) = doc.countries {
+        let country = json!({"$ref": "#/components/schemas/CountryCode"});
+        schema["properties"] = fields
+            .iter()
+            .map(|f| ((*f).to_owned(), country.clone()))
+            .collect();
+    }
     Some(json!({
         "required": required,
-        "content": {"application/json": {"schema": {"type": "object"}}},
+        "content": {"application/json": {"schema": schema}},
     }))
 }
 

@@ -269,7 +269,8 @@ fn matrix() -> Vec<Expect> {
             all(405),
             all(405),
         ),
-        // Regions: tenant-wide to view; writes need tenant scope.
+        // Regions: a region manager views its regions, a branch admin the regions of its
+        // branches; writes need tenant scope.
         e(
             Regions,
             SuperAdmin,
@@ -282,8 +283,8 @@ fn matrix() -> Vec<Expect> {
         e(
             Regions,
             RegionManager,
-            List::Exactly(&["North", "South"]),
-            all(200),
+            List::Exactly(&["North"]),
+            row(200, 404),
             all(403),
             all(403),
             all(403),
@@ -291,8 +292,8 @@ fn matrix() -> Vec<Expect> {
         e(
             Regions,
             BranchAdmin,
-            List::Exactly(&["North", "South"]),
-            all(200),
+            List::Exactly(&["North"]),
+            row(200, 404),
             all(403),
             all(404),
             all(404),
@@ -1086,7 +1087,8 @@ impl World {
 
     /// A fresh row of `res` inside (`true`) or outside the scope of `role`'s actor. A branch
     /// inside a branch admin's or consultant's scope can only be their own branch A (they may
-    /// not write branches, so it is never changed).
+    /// not write branches, so it is never changed); a region in the scope of anyone but a super
+    /// admin is North, one outside it South.
     async fn target(&self, res: Res, inside: bool, role: Role) -> i64 {
         let n = self.next();
         match res {
@@ -1112,6 +1114,14 @@ impl World {
                 .await
             }
             Res::Permissions => 1,
+            // Only a super admin may write regions; the others' targets are never changed.
+            Res::Regions if role != Role::SuperAdmin => {
+                if inside {
+                    self.org.north
+                } else {
+                    self.org.south
+                }
+            }
             Res::Regions => {
                 self.sql_id(&format!(
                     "INSERT INTO regions (name) VALUES ('Region {n}') RETURNING id"

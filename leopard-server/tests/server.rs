@@ -584,3 +584,72 @@ async fn the_cli_seeds_bulk_clients_spread_over_branches_stages_and_branch_membe
     let (ok, out) = leopard(&db, &["seed", "crm", "--tenant", "nope", "--clients", "1"]);
     assert!(!ok, "an unknown tenant is an error: {out}");
 }
+
+#[tokio::test]
+async fn seed_crm_on_a_tenant_without_branches_refuses_naming_the_missing_branch_and_seeds_nothing()
+{
+    let db = TestDatabase::new().await.expect("database");
+    let (ok, out) = leopard(
+        &db,
+        &["tenant", "create", "--slug", "acme", "--name", "Acme Corp"],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = leopard(
+        &db,
+        &[
+            "seed",
+            "crm",
+            "--tenant",
+            "acme",
+            "--clients",
+            "100",
+            "--tasks",
+            "10",
+        ],
+    );
+    assert!(!ok, "seeding into no branch must fail: {out}");
+    assert!(
+        out.contains("acme") && out.contains("no branch") && out.contains("create one first"),
+        "the error names the tenant, the missing branch and the fix: {out}"
+    );
+    let clients: i64 = sqlx::query_scalar("SELECT count(*) FROM tenant_acme.clients")
+        .fetch_one(db.pool())
+        .await
+        .expect("count");
+    assert_eq!(clients, 0);
+    // Tasks alone need clients to link to: refused as well.
+    sqlx::query("INSERT INTO tenant_acme.branches (name) VALUES ('North')")
+        .execute(db.pool())
+        .await
+        .expect("branch");
+    let (ok, out) = leopard(
+        &db,
+        &[
+            "seed",
+            "crm",
+            "--tenant",
+            "acme",
+            "--clients",
+            "0",
+            "--tasks",
+            "10",
+        ],
+    );
+    assert!(!ok, "tasks without clients must fail: {out}");
+    assert!(out.contains("no client"), "{out}");
+    let (ok, out) = leopard(
+        &db,
+        &[
+            "seed",
+            "crm",
+            "--tenant",
+            "acme",
+            "--clients",
+            "5",
+            "--tasks",
+            "3",
+        ],
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("seeded 5 client(s) and 3 task(s)"), "{out}");
+}

@@ -354,19 +354,22 @@ pub(crate) fn choice(
     }
 }
 
-/// A two-letter country `field` (upper-cased); required on a create, never `null`.
+/// A country `field`: an assigned ISO 3166-1 alpha-2 code in any case, answered upper-case
+/// ([`leopard_core::Country`], the one list); required on a create, never `null`. Anything
+/// else records `"\"ZZ\" is not a valid choice."`, as the original's django-countries field.
 pub(crate) fn country(
     body: &Map<String, Value>,
     field: &str,
     required: bool,
     errors: &mut FieldErrors,
 ) -> Option<String> {
-    let value = required_text(body, field, 2, required, errors)?;
-    if value.len() == 2 && value.chars().all(|c| c.is_ascii_alphabetic()) {
-        Some(value.to_ascii_uppercase())
-    } else {
-        errors.add(field, format!("\"{value}\" is not a valid choice."));
-        None
+    let value = required_text(body, field, 64, required, errors)?;
+    match leopard_core::Country::parse(&value) {
+        Ok(code) => Some(code.code().to_owned()),
+        Err(e) => {
+            errors.add(field, e.to_string());
+            None
+        }
     }
 }
 

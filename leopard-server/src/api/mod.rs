@@ -56,7 +56,8 @@ pub struct ApiRoute {
 
 /// What the OpenAPI document ([`crate::openapi`]) says of one method of a route where the
 /// defaults derived from the path and method do not hold. Set with [`ApiRoute::paginated`],
-/// [`ApiRoute::statuses`], [`ApiRoute::upload`] and [`ApiRoute::produces`].
+/// [`ApiRoute::statuses`], [`ApiRoute::upload`], [`ApiRoute::produces`] and
+/// [`ApiRoute::countries`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OpDoc {
     /// Whether a GET answers a page `{count, next, previous, results}`.
@@ -67,6 +68,9 @@ pub struct OpDoc {
     pub upload: Option<&'static str>,
     /// The media type of the success body when it is not JSON.
     pub produces: Option<&'static str>,
+    /// The body's country fields: each takes an ISO 3166-1 alpha-2 code
+    /// (`#/components/schemas/CountryCode`).
+    pub countries: Option<&'static [&'static str]>,
 }
 
 impl ApiRoute {
@@ -109,6 +113,21 @@ impl ApiRoute {
     #[must_use]
     pub fn upload(self, method: Method, field: &'static str) -> Self {
         self.with_doc(method, |d| d.upload = Some(field))
+    }
+
+    /// Documents the country `fields` of the bodies of POST, PUT and PATCH (whichever the route
+    /// serves): each is an ISO 3166-1 alpha-2 code.
+    #[must_use]
+    pub fn countries(mut self, fields: &'static [&'static str]) -> Self {
+        if fields.is_empty() {
+            return self;
+        }
+        for method in [Method::POST, Method::PUT, Method::PATCH] {
+            if self.methods.contains(&method) {
+                self = self.with_doc(method, |d| d.countries = Some(fields));
+            }
+        }
+        self
     }
 
     /// Documents `method` as answering a body of media type `media` rather than JSON.

@@ -258,6 +258,13 @@ pub async fn seed_users(
 /// users of their branch (unassigned in a branch without users). One statement; no events are
 /// recorded (like the original's seeding). Returns how many rows were inserted.
 pub async fn seed_bulk_clients(conn: &mut PgConnection, count: i32) -> Result<u64, ApiError> {
+    if count > 0 && live_count(conn, "branches").await? == 0 {
+        return Err(ApiError::BadRequest(
+            "the tenant has no branch to put the clients in: create one first \
+             (POST /api/v1/branches/ or Administration → Branches), then seed again"
+                .into(),
+        ));
+    }
     let inserted = sqlx::query(
         "WITH b AS (
              SELECT array_agg(id ORDER BY id) AS ids FROM branches WHERE deleted_at IS NULL
@@ -302,6 +309,11 @@ pub async fn seed_bulk_clients(conn: &mut PgConnection, count: i32) -> Result<u6
 /// client (the most recent ones first), with priorities, statuses and due dates spread over
 /// ±30 days. One statement; no events. Returns how many rows were inserted.
 pub async fn seed_bulk_tasks(conn: &mut PgConnection, count: i32) -> Result<u64, ApiError> {
+    if count > 0 && live_count(conn, "clients").await? == 0 {
+        return Err(ApiError::BadRequest(
+            "the tenant has no client to link the tasks to: seed clients too (--clients N)".into(),
+        ));
+    }
     let inserted = sqlx::query(
         "WITH c AS (
              SELECT id, branch_id, assigned_to_id, first_name, last_name,
@@ -332,4 +344,13 @@ pub async fn seed_bulk_tasks(conn: &mut PgConnection, count: i32) -> Result<u64,
     // sort every row instead of walking the ordering index (15 ms instead of 0.4 ms per page).
     sqlx::query("ANALYZE tasks").execute(&mut *conn).await?;
     Ok(inserted)
+}
+
+/// How many live (not soft-deleted) rows `table` holds; `table` is trusted code.
+async fn live_count(conn: &mut PgConnection, table: &'static str) -> Result<i64, ApiError> {
+    Ok(sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM {table} WHERE deleted_at IS NULL"
+    ))
+    .fetch_one(&mut *conn)
+    .await?)
 }

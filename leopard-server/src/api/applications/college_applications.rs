@@ -58,6 +58,7 @@ const TRACKED: &[&str] = &["stage", "assigned_to", "institute", "course"];
 const SCOPE_COLUMNS: ScopeColumns<'static> = ScopeColumns {
     branch: "c.branch_id",
     owners: &[],
+    region: "NULL",
 };
 
 /// The largest fee `numeric(12, 2)` holds.

@@ -76,6 +76,7 @@ const DATES: &[&str] = &[
 const SCOPE_COLUMNS: ScopeColumns<'static> = ScopeColumns {
     branch: "c.branch_id",
     owners: &[],
+    region: "NULL",
 };
 
 /// The largest fee `numeric(10, 2)` holds.

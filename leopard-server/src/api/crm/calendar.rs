@@ -338,6 +338,7 @@ fn visibility(principal: &Principal, action: Action, first: usize) -> leopard_rb
         &ScopeColumns {
             branch: "tb.branch_id",
             owners: &["e.assigned_to_id", "e.created_by_id"],
+            region: "NULL",
         },
         first,
     );

@@ -66,6 +66,7 @@ const GENDERS: &[&str] = &["MALE", "FEMALE", "OTHER"];
 const SCOPE_COLUMNS: ScopeColumns<'static> = ScopeColumns {
     branch: "c.branch_id",
     owners: &[],
+    region: "NULL",
 };
 
 /// The client routes.
@@ -75,7 +76,8 @@ pub fn routes() -> Vec<ApiRoute> {
             "/api/v1/clients/",
             Access::Tenant,
             [(Method::GET, get(list)), (Method::POST, post(create))],
-        ),
+        )
+        .countries(&["country"]),
         route(
             "/api/v1/clients/stage-counts/",
             Access::Tenant,
@@ -90,7 +92,8 @@ pub fn routes() -> Vec<ApiRoute> {
                 (Method::PATCH, patch(update)),
                 (Method::DELETE, delete(destroy)),
             ],
-        ),
+        )
+        .countries(&["country"]),
         route(
             "/api/v1/clients/{id}/restore/",
             Access::Tenant,

@@ -165,6 +165,7 @@ fn employment_input(
 pub(crate) struct Employment;
 
 impl Section for Employment {
+    const COUNTRY_FIELDS: &'static [&'static str] = &["country"];
     const ENTITY: &'static str = ENTITY;
     const KIND: ResourceKind = KIND;
     const TABLE: &'static str = TABLE.0;

@@ -51,6 +51,7 @@ const MAX_CONTENT: usize = 10_000;
 const SCOPE_COLUMNS: ScopeColumns<'static> = ScopeColumns {
     branch: "c.branch_id",
     owners: &[],
+    region: "NULL",
 };
 
 /// The note routes.

@@ -46,6 +46,9 @@ const ENTITY: &str = "Passport";
 /// The permission kind.
 const KIND: ResourceKind = ResourceKind::Passport;
 
+/// A passport's country fields.
+const PASSPORT_COUNTRIES: &[&str] = &["passport_country", "country_of_birth", "nationality"];
+
 /// The passport routes.
 pub fn routes() -> Vec<ApiRoute> {
     vec![
@@ -55,12 +58,14 @@ pub fn routes() -> Vec<ApiRoute> {
             [(Method::GET, get(list)), (Method::POST, post(create))],
         )
         .paginated(false)
-        .statuses(Method::POST, &[200]),
+        .statuses(Method::POST, &[200])
+        .countries(PASSPORT_COUNTRIES),
         route(
             "/api/v1/passports/upsert/",
             Access::Tenant,
             [(Method::POST, post(create))],
-        ),
+        )
+        .countries(PASSPORT_COUNTRIES),
         route(
             "/api/v1/passports/{client_id}/",
             Access::Tenant,
@@ -70,7 +75,8 @@ pub fn routes() -> Vec<ApiRoute> {
                 (Method::PATCH, patch(modify)),
                 (Method::DELETE, delete(destroy)),
             ],
-        ),
+        )
+        .countries(PASSPORT_COUNTRIES),
     ]
 }
 

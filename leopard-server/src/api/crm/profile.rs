@@ -30,6 +30,7 @@ use crate::api::{events, push_arg, push_predicate, Filters};
 pub(crate) const SCOPE_COLUMNS: ScopeColumns<'static> = ScopeColumns {
     branch: "c.branch_id",
     owners: &[],
+    region: "NULL",
 };
 
 /// The fields that never count as a change.
@@ -235,6 +236,8 @@ pub(crate) trait Section: Send + Sync + 'static {
     const KIND: ResourceKind;
     /// The table (key column `id`, client column `client_id`).
     const TABLE: &'static str;
+    /// The body fields holding a country code (documented as `CountryCode`).
+    const COUNTRY_FIELDS: &'static [&'static str] = &[];
     /// A row as the API answers it.
     type Output: serde::Serialize
         + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
@@ -320,6 +323,9 @@ pub(crate) fn section_routes<S: Section>(
             ],
         ),
     ]
+    .into_iter()
+    .map(|r| r.countries(S::COUNTRY_FIELDS))
+    .collect()
 }
 
 /// `GET <list>`: one page of the rows in scope.

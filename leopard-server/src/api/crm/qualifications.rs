@@ -154,6 +154,7 @@ fn qualification_input(
 pub(crate) struct Qualification;
 
 impl Section for Qualification {
+    const COUNTRY_FIELDS: &'static [&'static str] = &["country"];
     const ENTITY: &'static str = ENTITY;
     const KIND: ResourceKind = KIND;
     const TABLE: &'static str = TABLE.0;

@@ -82,6 +82,7 @@ const ORDERING: &[(&str, &str)] = &[
 const SCOPE_COLUMNS: ScopeColumns<'static> = ScopeColumns {
     branch: "c.branch_id",
     owners: &[],
+    region: "NULL",
 };
 
 /// The reminder routes.

@@ -125,12 +125,14 @@ const LINKABLE: &[(&str, &str)] = &[
 const OWN_SCOPE: ScopeColumns<'static> = ScopeColumns {
     branch: "t.branch_id",
     owners: &["t.assigned_to_id", "t.created_by_id", "t.assigned_by_id"],
+    region: "NULL",
 };
 
 /// Where the linked client's scope lives in the list queries.
 const CLIENT_SCOPE: ScopeColumns<'static> = ScopeColumns {
     branch: "lc.branch_id",
     owners: &[],
+    region: "NULL",
 };
 
 /// The task routes.

@@ -32,8 +32,8 @@ use sqlx::PgConnection;
 
 use crate::api::events;
 use crate::api::input::{
-    contains_pattern, int_param, list_params, name_field, object, param, path_id, rfc3339, text,
-    unique_conflict, FieldErrors, Patch,
+    contains_pattern, country, int_param, list_params, name_field, object, param, path_id, rfc3339,
+    text, unique_conflict, FieldErrors, Patch,
 };
 use crate::api::{push_arg, push_predicate, require, route, Access, ApiRoute};
 use crate::app::AppState;
@@ -45,7 +45,8 @@ pub fn routes() -> Vec<ApiRoute> {
             "/api/v1/branches/",
             Access::Tenant,
             [(Method::GET, get(list)), (Method::POST, post(create))],
-        ),
+        )
+        .countries(&["country"]),
         route(
             "/api/v1/branches/options/",
             Access::Tenant,
@@ -60,7 +61,8 @@ pub fn routes() -> Vec<ApiRoute> {
                 (Method::PATCH, patch(update)),
                 (Method::DELETE, delete(destroy)),
             ],
-        ),
+        )
+        .countries(&["country"]),
         route(
             "/api/v1/branches/{id}/restore/",
             Access::Tenant,
@@ -141,6 +143,7 @@ const BRANCH_SELECT: &str = concat!(
 const SCOPE_COLUMNS: ScopeColumns<'static> = ScopeColumns {
     branch: "b.id",
     owners: &[],
+    region: "NULL",
 };
 
 const NOT_FOUND: &str = "Branch not found";
@@ -209,21 +212,13 @@ fn branch_input(body: &Map<String, Value>, required: bool) -> Result<BranchInput
         };
         *slot = value;
     }
-    input.country = match text(body, "country", 2, &mut errors) {
-        Patch::Set(s) if s.is_empty() || s.chars().count() == 2 => {
-            if s.chars().all(|c| c.is_ascii_alphabetic()) {
-                Some(s)
-            } else {
-                errors.add("country", "Enter a two-letter country code.");
-                None
-            }
-        }
-        Patch::Set(_) => {
-            errors.add("country", "Ensure this field has exactly 2 characters.");
-            None
-        }
-        Patch::Null => Some(String::new()),
-        Patch::Absent => None,
+    // Blank or null clears it (the original's plain `varchar(2)`); otherwise an assigned
+    // ISO 3166-1 alpha-2 code, like every other country field.
+    input.country = match body.get("country") {
+        None => None,
+        Some(Value::Null) => Some(String::new()),
+        Some(Value::String(s)) if s.trim().is_empty() => Some(String::new()),
+        Some(_) => country(body, "country", false, &mut errors),
     };
     errors.finish()?;
     Ok(input)

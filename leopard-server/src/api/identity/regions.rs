@@ -1,8 +1,10 @@
 //! `/api/v1/regions/`: regions, the top of the organisation (regions → branches → users).
 //!
-//! A region is tenant-wide to view (`view_region`); writing one needs the matching permission
-//! (`add_region`, `change_region`, `delete_region`) and tenant scope. A write out of scope on an
-//! existing region answers 404 like a missing one. Names are unique case-insensitively. Delete
+//! A region is scoped (spec §4.3): a super admin sees every region, a region manager its own
+//! regions (and those of its branches), a branch admin or consultant the regions holding its
+//! branches, a user without a role none; a region out of scope answers 404 like a missing one.
+//! Writing one needs the matching permission (`add_region`, `change_region`, `delete_region`)
+//! and tenant scope. Names are unique case-insensitively. Delete
 //! is a hard delete, refused while live branches reference the region.
 //!
 //! Writes record `Region.CREATE`, `Region.UPDATE` (+ `Region.<field>.UPDATE` for `name` and
@@ -142,7 +144,7 @@ pub(crate) async fn retrieve(
 ) -> Result<Json<RegionOutput>, ApiError> {
     require(&auth.principal, Action::View, ResourceKind::Region)?;
     let id = path_id(&raw).ok_or_else(not_found)?;
-    in_scope(&auth, Action::View)?;
+    in_scope(&auth, Action::View, id)?;
     let mut tx = auth.tenant.begin().await?;
     let out = fetch_region(&mut tx, id).await?.ok_or_else(not_found)?;
     tx.commit().await?;
@@ -158,7 +160,7 @@ pub(crate) async fn update(
 ) -> Result<Json<RegionOutput>, ApiError> {
     require(&auth.principal, Action::Change, ResourceKind::Region)?;
     let id = path_id(&raw).ok_or_else(not_found)?;
-    in_scope(&auth, Action::Change)?;
+    in_scope(&auth, Action::Change, id)?;
     let body = object(body)?;
     let mut errors = FieldErrors::default();
     let name = name_field(&body, 100, false, &mut errors);
@@ -204,7 +206,7 @@ pub(crate) async fn destroy(
 ) -> Result<StatusCode, ApiError> {
     require(&auth.principal, Action::Delete, ResourceKind::Region)?;
     let id = path_id(&raw).ok_or_else(not_found)?;
-    in_scope(&auth, Action::Delete)?;
+    in_scope(&auth, Action::Delete, id)?;
     let mut tx = auth.tenant.begin().await?;
     let Some(live_branches) = lock_region_branches(&mut tx, id).await? else {
         return Err(not_found());
@@ -224,13 +226,14 @@ pub(crate) async fn destroy(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A region not yet created (creating one needs tenant scope).
 fn region_resource() -> Resource {
     Resource::new(ResourceKind::Region, None)
 }
 
-/// 404 (like a missing region) unless the row scope allows `action` on regions.
-fn in_scope(auth: &AuthUser, action: Action) -> Result<(), ApiError> {
-    if check(&auth.principal, action, &region_resource()).allowed() {
+/// 404 (like a missing region) unless the row scope allows `action` on region `id`.
+fn in_scope(auth: &AuthUser, action: Action, id: i64) -> Result<(), ApiError> {
+    if check(&auth.principal, action, &Resource::region(id)).allowed() {
         Ok(())
     } else {
         Err(not_found())
@@ -253,6 +256,7 @@ fn region_filters(
         &ScopeColumns {
             branch: "NULL",
             owners: &[],
+            region: "r.id",
         },
         1,
     );

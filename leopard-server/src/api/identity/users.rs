@@ -299,6 +299,7 @@ fn scoped_where(
         &ScopeColumns {
             branch: "ub.branch_id",
             owners: &[],
+            region: "NULL",
         },
         *n,
     );
@@ -309,6 +310,7 @@ fn scoped_where(
         &ScopeColumns {
             branch: "NULL::bigint",
             owners: &["u.id"],
+            region: "NULL",
         },
         *n,
     );

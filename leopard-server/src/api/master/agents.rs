@@ -46,6 +46,7 @@ pub(crate) const AGENT_TYPES: &[&str] = &["SUPER_AGENT", "SUB_AGENT"];
 const SCOPE_COLUMNS: ScopeColumns<'static> = ScopeColumns {
     branch: "NULL::bigint",
     owners: &[],
+    region: "NULL",
 };
 
 /// The partial unique index on live names.
@@ -58,7 +59,8 @@ pub fn routes() -> Vec<ApiRoute> {
             "/api/v1/agents/",
             Access::Tenant,
             [(Method::GET, get(list)), (Method::POST, post(create))],
-        ),
+        )
+        .countries(&["country"]),
         route(
             "/api/v1/agents/{id}/",
             Access::Tenant,
@@ -68,7 +70,8 @@ pub fn routes() -> Vec<ApiRoute> {
                 (Method::PATCH, patch(update)),
                 (Method::DELETE, delete(destroy)),
             ],
-        ),
+        )
+        .countries(&["country"]),
         route(
             "/api/v1/agents/{id}/restore/",
             Access::Tenant,

@@ -201,6 +201,7 @@ pub struct LocationOutput {
 pub(crate) struct Location;
 
 impl Master for Location {
+    const COUNTRY_FIELDS: &'static [&'static str] = &["country"];
     const ENTITY: &'static str = "InstituteLocation";
     const KIND: ResourceKind = ResourceKind::InstituteLocation;
     const TABLE: &'static str = "institute_locations";

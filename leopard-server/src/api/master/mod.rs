@@ -115,6 +115,8 @@ pub(crate) trait Master: Send + Sync + 'static {
     const SELECT: &'static str;
     /// The list order.
     const ORDER: &'static str;
+    /// The body fields holding a country code (documented as `CountryCode`).
+    const COUNTRY_FIELDS: &'static [&'static str] = &[];
     /// Exact-match integer list filters: (query parameter, column).
     const FILTERS: &'static [(&'static str, &'static str)] = &[];
     /// The partial unique indexes on live names: (index, body field).
@@ -277,7 +279,10 @@ pub(crate) fn master_routes<M: Master>(
                 (Method::DELETE, delete(master_destroy::<M>)),
             ],
         ),
-    ];
+    ]
+    .into_iter()
+    .map(|r| r.countries(M::COUNTRY_FIELDS))
+    .collect::<Vec<_>>();
     if let Some(path) = restore {
         routes.push(crate::api::route(
             path,
