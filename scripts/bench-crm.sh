@@ -5,6 +5,8 @@
 #   GET  /api/v1/clients/{id}/
 #   GET  /api/v1/tasks/            (page of 25 out of the seeded tasks)
 #   POST /api/token/               (argon2id password check)
+#   GET  /api/v1/regions/          (a one-row authenticated list: the fixed cost of a request)
+#   GET  /health/                  (the ceiling of the box: no authentication, one ping)
 #
 #   scripts/bench-crm.sh [duration=20s] [connections=16]
 #
@@ -49,6 +51,9 @@ run "GET /api/v1/clients/$CLIENT_ID/" \
     -H "Host: $HOST" -H "Authorization: Bearer $ADMIN_TOKEN" "$BASE/api/v1/clients/$CLIENT_ID/"
 run "GET /api/v1/tasks/ (super admin, page of 25)" \
     -H "Host: $HOST" -H "Authorization: Bearer $ADMIN_TOKEN" "$BASE/api/v1/tasks/"
+run "GET /api/v1/regions/ (super admin, one-row list)" \
+    -H "Host: $HOST" -H "Authorization: Bearer $ADMIN_TOKEN" "$BASE/api/v1/regions/"
+run "GET /health/ (the box's ceiling)" -H "Host: $HOST" "$BASE/health/"
 run "POST /api/token/" \
     -H "Host: $HOST" -s "$(dirname "${BASH_SOURCE[0]}")/wrk/login.lua" "$BASE/api/token/"
 

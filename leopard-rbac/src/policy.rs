@@ -335,21 +335,14 @@ pub fn filter(
     }
     let mut parts = Vec::new();
     let mut params = Vec::new();
-    if !plan.branches.is_empty() {
-        parts.push(format!(
-            "{} = ANY(${})",
-            columns.branch,
-            first_param + params.len()
-        ));
-        params.push(SqlParam::IntArray(plan.branches.iter().copied().collect()));
-    }
-    if !plan.regions.is_empty() {
-        parts.push(format!(
-            "{} = ANY(${})",
-            columns.region,
-            first_param + params.len()
-        ));
-        params.push(SqlParam::IntArray(plan.regions.iter().copied().collect()));
+    for (column, ids) in [
+        (columns.branch, plan.branches),
+        (columns.region, plan.regions),
+    ] {
+        if !ids.is_empty() {
+            parts.push(format!("{column} = ANY(${})", first_param + params.len()));
+            params.push(SqlParam::IntArray(ids.iter().copied().collect()));
+        }
     }
     if plan.own && !columns.owners.is_empty() {
         let n = first_param + params.len();
