@@ -13,7 +13,7 @@ use axum::http::{header, StatusCode};
 use axum::response::Response;
 use http::Extensions;
 use leopard_http::{ApiError, Tenant};
-use maud::html;
+use maud::{html, Markup};
 
 use super::session::{
     cookie_value, create_session, csrf_refused, end_session, random_token, read_form, see_other,
@@ -24,13 +24,63 @@ use crate::api::identity::auth::check_login;
 use crate::api::input::client_address;
 use crate::app::AppState;
 
-/// Where to go after the login: a local path only (never another host).
-fn safe_next(next: Option<&str>) -> String {
+/// Where to go after a login: a local path under `prefix` only (never another host), else
+/// `prefix` itself.
+pub(crate) fn safe_next_under(next: Option<&str>, prefix: &str) -> String {
     match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+        Some(path)
+            if path.starts_with(prefix) && !path.starts_with("//") && !path.contains('\\') =>
+        {
             path.to_owned()
         }
-        _ => "/".to_owned(),
+        _ => prefix.to_owned(),
+    }
+}
+
+fn safe_next(next: Option<&str>) -> String {
+    safe_next_under(next, "/")
+}
+
+/// What a login form shows around its fields.
+pub(crate) struct LoginBox<'a> {
+    /// Where the form posts.
+    pub action: &'a str,
+    /// The heading (the tenant's name, or the platform's).
+    pub heading: &'a str,
+    /// The line under it.
+    pub subtitle: &'a str,
+}
+
+/// The login form of a tenant or of the platform: the double-submit `csrf` token, the page to
+/// return to, the username typed so far and the error of a refused attempt.
+pub(crate) fn login_box(
+    frame: &LoginBox<'_>,
+    csrf: &str,
+    next: &str,
+    username: &str,
+    error: Option<&str>,
+) -> Markup {
+    html! {
+        main.center {
+            form.box method="post" action=(frame.action) {
+                h1 { (frame.heading) }
+                p.muted { (frame.subtitle) }
+                @if let Some(error) = error {
+                    div.alert role="alert" { (error) }
+                }
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="next" value=(next);
+                div.field {
+                    label for="username" { "Username or e-mail" }
+                    input #username name="username" value=(username) autocomplete="username" required autofocus;
+                }
+                div.field {
+                    label for="password" { "Password" }
+                    input #password type="password" name="password" autocomplete="current-password" required;
+                }
+                button.primary type="submit" { "Log in" }
+            }
+        }
     }
 }
 
@@ -42,30 +92,14 @@ fn login_page(
     error: Option<&str>,
 ) -> Response {
     let name = &tenant.tenant().name;
+    let frame = LoginBox {
+        action: "/login/",
+        heading: name,
+        subtitle: "Sign in to Leopard",
+    };
     bare_page(
         &format!("Log in · {name}"),
-        html! {
-            main.center {
-                form.box method="post" action="/login/" {
-                    h1 { (name) }
-                    p.muted { "Sign in to Leopard" }
-                    @if let Some(error) = error {
-                        div.alert role="alert" { (error) }
-                    }
-                    input type="hidden" name="csrf" value=(csrf);
-                    input type="hidden" name="next" value=(next);
-                    div.field {
-                        label for="username" { "Username or e-mail" }
-                        input #username name="username" value=(username) autocomplete="username" required autofocus;
-                    }
-                    div.field {
-                        label for="password" { "Password" }
-                        input #password type="password" name="password" autocomplete="current-password" required;
-                    }
-                    button.primary type="submit" { "Log in" }
-                }
-            }
-        },
+        login_box(&frame, csrf, next, username, error),
     )
 }
 

@@ -191,42 +191,19 @@ fn with_status(mut response: Response, status: StatusCode) -> Response {
 // ----- login -----------------------------------------------------------------------------------
 
 fn login_page(csrf: &str, next: &str, username: &str, error: Option<&str>) -> Response {
+    let frame = super::login::LoginBox {
+        action: "/platform/login/",
+        heading: "Leopard platform",
+        subtitle: "Sign in to manage the agencies",
+    };
     super::bare_page(
         "Platform login",
-        html! {
-            main.center {
-                form.box method="post" action="/platform/login/" {
-                    h1 { "Leopard platform" }
-                    p.muted { "Sign in to manage the agencies" }
-                    @if let Some(error) = error { div.alert role="alert" { (error) } }
-                    input type="hidden" name="csrf" value=(csrf);
-                    input type="hidden" name="next" value=(next);
-                    div.field {
-                        label for="username" { "Username or e-mail" }
-                        input #username name="username" value=(username) autocomplete="username" required autofocus;
-                    }
-                    div.field {
-                        label for="password" { "Password" }
-                        input #password type="password" name="password" autocomplete="current-password" required;
-                    }
-                    button.primary type="submit" { "Log in" }
-                }
-            }
-        },
+        super::login::login_box(&frame, csrf, next, username, error),
     )
 }
 
 fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(path)
-            if path.starts_with("/platform/")
-                && !path.starts_with("//")
-                && !path.contains('\\') =>
-        {
-            path.to_owned()
-        }
-        _ => "/platform/".to_owned(),
-    }
+    super::login::safe_next_under(next, "/platform/")
 }
 
 /// `GET /platform/login/` (base host only).
