@@ -8,6 +8,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::processes::{free_port, healthy, serve};
 use common::TestApp;
 use leopard_rbac::Role;
 use reqwest::StatusCode;
@@ -15,32 +16,8 @@ use serde_json::{json, Value};
 
 const SLUG: &str = "acme";
 const HOST: &str = "acme.localhost";
-const SECRET: &str = "a-shared-secret-of-at-least-32-bytes!";
 /// The bound within which a change made on one instance is in force on another.
 const BOUND: Duration = Duration::from_secs(1);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-/// A `leopard serve` process over the test database.
-fn serve(app: &TestApp, port: u16, data_dir: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_leopard"))
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-        .args(["--pool-size", "8", "--no-scheduler", "--jwt-secret", SECRET])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("LEOPARD_DATABASE_URL", app.tenancy.db.url())
-        .env("LEOPARD_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the binary runs")
-}
 
 /// Two processes and a client; both stopped when dropped.
 struct Pair {
@@ -64,8 +41,8 @@ impl Pair {
         let dirs = tempfile::tempdir().expect("temp dir");
         let ports = [free_port(), free_port()];
         let servers = vec![
-            serve(app, ports[0], &dirs.path().join("a")),
-            serve(app, ports[1], &dirs.path().join("b")),
+            serve(app, ports[0], &dirs.path().join("a"), 8),
+            serve(app, ports[1], &dirs.path().join("b"), 8),
         ];
         let pair = Self {
             servers,
@@ -80,19 +57,7 @@ impl Pair {
     }
 
     async fn healthy(&self, port: u16) {
-        for _ in 0..300 {
-            let ok = self
-                .client
-                .get(format!("http://127.0.0.1:{port}/health/"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if ok {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("the server on port {port} never became healthy");
+        healthy(&self.client, port).await;
     }
 
     async fn login(&self, username: &str) -> String {

@@ -4,54 +4,16 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+use common::processes::{free_port, healthy, serve};
 use common::TestApp;
 use leopard_rbac::Role;
 use serde_json::{json, Value};
 
 const SLUG: &str = "acme";
 const HOST: &str = "acme.localhost";
-const SECRET: &str = "a-shared-secret-of-at-least-32-bytes!";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-/// A `leopard serve` process; SIGTERM and a clean exit are checked by [`stop`].
-fn serve(app: &TestApp, port: u16, data_dir: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_leopard"))
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-        .args(["--pool-size", "4", "--no-scheduler", "--jwt-secret", SECRET])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("LEOPARD_DATABASE_URL", app.tenancy.db.url())
-        .env("LEOPARD_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the binary runs")
-}
-
-async fn healthy(client: &reqwest::Client, port: u16) {
-    for _ in 0..300 {
-        let ok = client
-            .get(format!("http://127.0.0.1:{port}/health/"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success());
-        if ok {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the server on port {port} never became healthy");
-}
 
 async fn login(client: &reqwest::Client, port: u16, username: &str) -> String {
     let body: Value = client
@@ -114,8 +76,8 @@ async fn a_notification_written_through_one_process_reaches_a_stream_held_by_ano
         .await;
     let dirs = tempfile::tempdir().expect("temp dir");
     let (port_a, port_b) = (free_port(), free_port());
-    let mut a = serve(&app, port_a, &dirs.path().join("a"));
-    let mut b = serve(&app, port_b, &dirs.path().join("b"));
+    let mut a = serve(&app, port_a, &dirs.path().join("a"), 4);
+    let mut b = serve(&app, port_b, &dirs.path().join("b"), 4);
     let client = reqwest::Client::new();
     healthy(&client, port_a).await;
     healthy(&client, port_b).await;

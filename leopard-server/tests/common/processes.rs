@@ -1,0 +1,52 @@
+//! Real `leopard serve` processes over a test database, for the tests that need more than one
+//! instance (notices between processes, the principal cache, shutdown).
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use super::TestApp;
+
+/// The JWT secret every test process shares, so a token from one is valid on the other.
+pub const SECRET: &str = "a-shared-secret-of-at-least-32-bytes!";
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// A `leopard serve` process on `port` over `app`'s database, with a pool of `pool_size`, no
+/// scheduler, [`SECRET`] and its own `data_dir`.
+pub fn serve(app: &TestApp, port: u16, data_dir: &std::path::Path, pool_size: u32) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_leopard"))
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .args(["--pool-size", &pool_size.to_string()])
+        .args(["--no-scheduler", "--jwt-secret", SECRET])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("LEOPARD_DATABASE_URL", app.tenancy.db.url())
+        .env("LEOPARD_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the binary runs")
+}
+
+/// Waits (up to 30 s) until the server on `port` answers `/health/` with a success.
+pub async fn healthy(client: &reqwest::Client, port: u16) {
+    for _ in 0..300 {
+        let ok = client
+            .get(format!("http://127.0.0.1:{port}/health/"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if ok {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the server on port {port} never became healthy");
+}
