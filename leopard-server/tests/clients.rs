@@ -210,10 +210,7 @@ async fn id_in_lists_the_named_clients_within_scope_only() {
         w.ids(&token, &format!("?id__in={a2}")).await,
         BTreeSet::from([a2])
     );
-    let (status, _, body) = w
-        .app
-        .get(SLUG, "/api/v1/clients/?id__in=1,x", &token)
-        .await;
+    let (status, _, body) = w.app.get(SLUG, "/api/v1/clients/?id__in=1,x", &token).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body["id__in"].is_array(), "{body}");
 }
