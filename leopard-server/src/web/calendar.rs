@@ -242,7 +242,7 @@ pub(crate) async fn show(user: WebUser, RawQuery(raw): RawQuery) -> Response {
     };
     let new_href = |day: NaiveDate| format!("/calendar/new/?date={day}");
     let body = html! {
-        div.toolbar {
+        div.toolbar.cal-toolbar {
             h1.grow { "Calendar · " (view.title()) }
             nav.cal-nav aria-label="Calendar pages" {
                 a.button href=(view.step(-1).href()) rel="prev" { "‹ Previous" }

@@ -365,7 +365,7 @@ async fn detail_page(user: &WebUser, id: &str, errors: &FormErrors, draft: &str)
                 h2 { "What to do" }
                 p.pre { (task.detail) }
             }
-            section.card.span2 #comments aria-label="Comments" {
+            div.card.span2 #comments role="region" aria-label="Comments" {
                 h2 { "Comments " span.muted { (comments.len()) } }
                 ol.comments {
                     @for c in comments {
