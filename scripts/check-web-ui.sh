@@ -2,8 +2,9 @@
 # The browser suite of the web interface: starts `leopard demo` on a free port and drives it in
 # Debian's headless Chromium with playwright-core (tests/browser/suite.mjs): log in, a client
 # form with a validation error fixed and saved, an assignment that raises the other user's bell
-# live, a pool task claimed, keyboard navigation, the dark theme, logout; nothing loaded from
-# another host; the dashboard's first load under 150 KB. Screenshots go to target/ui/.
+# live, a pool task claimed, a calendar event created and seen in the month, keyboard navigation,
+# the dark theme, logout; nothing loaded from another host; the dashboard's first load under
+# 150 KB. Screenshots go to target/ui/.
 #
 #   scripts/check-web-ui.sh
 #

@@ -1,7 +1,7 @@
 // Leopard web interface: progressive enhancement only. Every page works without this file;
 // with it, the bell is live (the notification stream), selects submit their filter forms,
-// tables are navigable with the keyboard, the theme can be switched, and college-application
-// cards can be dragged between stages.
+// tables are navigable with the keyboard, the theme can be switched, college-application
+// cards can be dragged between stages, and calendar events show their colours.
 
 const root = document.documentElement;
 
@@ -144,4 +144,10 @@ if (board) {
       }
     });
   }
+}
+
+// ----- calendar: each event's own colour (data-color, "#rrggbb") -----------------------------
+for (const element of document.querySelectorAll("[data-color]")) {
+  const color = element.dataset.color;
+  if (/^#[0-9a-fA-F]{6}$/.test(color)) element.style.setProperty("--ev", color);
 }

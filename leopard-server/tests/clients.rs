@@ -1,6 +1,6 @@
 //! `/api/v1/clients/` over HTTP against a real PostgreSQL database: wire fields, branch scope
 //! (out of scope is a 404), branch defaulting, assignment scope, soft delete and restore, stage
-//! counts, the timeline, recorded events and validation.
+//! counts, the timeline, recorded events, the `id__in` filter and validation.
 
 mod common;
 
@@ -190,6 +190,29 @@ async fn a_consultant_sees_its_branch_and_gets_404_for_another_branch() {
         .get(SLUG, &format!("/api/v1/clients/{a}/"), &token)
         .await;
     assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn id_in_lists_the_named_clients_within_scope_only() {
+    let w = world().await;
+    let a1 = w.client("A1", w.org.a).await;
+    let a2 = w.client("A2", w.org.a).await;
+    let c = w.client("C1", w.org.c).await;
+    let token = w.app.token(SLUG, "cons_a").await;
+    let list = format!("?id__in={a1},{c}");
+    assert_eq!(w.ids(&w.root, &list).await, BTreeSet::from([a1, c]));
+    assert_eq!(
+        w.ids(&token, &list).await,
+        BTreeSet::from([a1]),
+        "a client out of scope is not named"
+    );
+    assert_eq!(
+        w.ids(&token, &format!("?id__in={a2}")).await,
+        BTreeSet::from([a2])
+    );
+    let (status, _, body) = w.app.get(SLUG, "/api/v1/clients/?id__in=1,x", &token).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["id__in"].is_array(), "{body}");
 }
 
 #[tokio::test]

@@ -232,6 +232,50 @@ await step("dragging a college application card to the next stage moves it and t
   assert.ok(text.includes(moved), `the timeline shows "${moved}"`);
 });
 
+// ----- calendar (issue 15) --------------------------------------------------------------------
+await step("create a calendar event", async () => {
+  const { page } = admin;
+  const title = `Browser review ${Date.now() % 100000}`;
+  await page.goto(`${base}/calendar/`);
+  assert.match(await page.textContent("main h1"), /^Calendar · /);
+  await Promise.all([page.waitForURL(`${base}/calendar/new/`), page.click("a.button.primary[href='/calendar/new/']")]);
+  // The form starts at 09:00–10:00 today (UTC); an end before the start is refused inline.
+  const start = await page.inputValue("#f-start");
+  assert.match(start, /^\d{4}-\d{2}-\d{2}T09:00$/);
+  await page.fill("#f-title", title);
+  await page.fill("#f-end", start.replace("T09:00", "T08:00"));
+  await page.click("button.primary[type=submit]");
+  await page.waitForSelector(".field.invalid");
+  assert.match(await page.textContent(".field.invalid"), /End time must be after start time/);
+  await page.fill("#f-end", start.replace("T09:00", "T10:30"));
+  await page.fill("#f-location", "Meeting room 2");
+  await page.fill("#f-hex_color", "#6a1b9a");
+  await Promise.all([page.waitForURL(/\/calendar\/\?month=\d{4}-\d{2}$/), page.click("button.primary[type=submit]")]);
+  const event = page.locator(".cal-month a.cal-ev", { hasText: title });
+  assert.equal(await event.count(), 1, "the new event is in the month view");
+  const cell = event.locator("xpath=ancestor::div[contains(@class, 'cal-day')]");
+  assert.match(await cell.getAttribute("class"), /today/, "on today's cell");
+  assert.equal(await event.evaluate((el) => el.style.getPropertyValue("--ev")), "#6a1b9a", "its colour");
+  await page.screenshot({ path: `${shots}/calendar.png` });
+  await page.goto(`${base}/calendar/?view=week`);
+  assert.equal(await page.locator(".cal-week a.cal-ev", { hasText: title }).count(), 1, "and in the week view");
+  await page.screenshot({ path: `${shots}/calendar-week.png` });
+});
+
+await step("a task comment mentioning a colleague shows the mention, and the reminders list", async () => {
+  const { page } = consultant;
+  await page.goto(`${base}/reminders/`);
+  assert.ok((await page.locator("main tbody tr").count()) > 0, "the consultant's reminders");
+  await page.screenshot({ path: `${shots}/reminders.png` });
+  await page.goto(`${base}/tasks/?view=all`);
+  const first = page.locator("main tbody td a[href^='/tasks/']").first();
+  await Promise.all([page.waitForURL(/\/tasks\/\d+\/$/), first.click()]);
+  await page.fill("#f-comment", "@admin could you check this one? Thanks.");
+  await Promise.all([page.waitForURL(/\/tasks\/\d+\/#comments$/), page.click("form.comment-form button[type=submit]")]);
+  assert.equal(await page.locator("ol.comments b.mention").last().textContent(), "@admin");
+  await page.screenshot({ path: `${shots}/task.png` });
+});
+
 await step("the theme switches to dark", async () => {
   const { page } = admin;
   await page.goto(`${base}/clients/`);

@@ -64,7 +64,7 @@ async fn tasks_card(user: &WebUser) -> Result<Markup, ApiError> {
             }
             ul.compact {
                 @for task in overdue.iter().chain(due_soon.iter()).take(6) {
-                    li { span { (task.title) } span.muted { (minute(&task.due_date)) } }
+                    li { a href={ "/tasks/" (task.id) "/" } { (task.title) } span.muted { (minute(&task.due_date)) } }
                 }
             }
         }
@@ -84,10 +84,10 @@ async fn calendar_card(user: &WebUser) -> Result<Markup, ApiError> {
     .await?;
     Ok(html! {
         div.card {
-            h2 { "Upcoming events (7 days)" }
+            h2 { a href="/calendar/" { "Upcoming events (7 days)" } }
             ul.compact {
                 @for event in &events.results {
-                    li { span { (event.title) } span.muted { (minute(&event.start)) } }
+                    li { a href={ "/calendar/" (event.id) "/" } { (event.title) } span.muted { (minute(&event.start)) } }
                 }
                 @if events.results.is_empty() { li.muted { "Nothing scheduled." } }
             }

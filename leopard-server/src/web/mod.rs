@@ -31,13 +31,16 @@ use crate::app::AppState;
 
 mod admin;
 pub mod assets;
+mod calendar;
 mod clients;
 mod college;
 mod dashboard;
 mod login;
 mod master;
 mod notifications;
+mod options;
 pub mod platform;
+mod reminders;
 pub mod session;
 mod tasks;
 mod visa;
@@ -129,6 +132,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/master/{slug}/{id}/delete/", post(master::delete))
         .merge(application_routes())
+        .merge(work_routes())
         .layer(axum::middleware::from_fn(security_headers))
 }
 
@@ -182,6 +186,36 @@ fn application_routes() -> Router<AppState> {
             "/application-types/{id}/stages/{stage}/delete/",
             post(college::stage_delete),
         )
+}
+
+// ----- calendar, reminders, task pages (issue 15) ---------------------------------------------
+
+/// The routes of the calendar ([`calendar`]), the reminders ([`reminders`]) and the task form
+/// and page ([`tasks`]; a static segment wins over `/tasks/{id}/{action}/`).
+fn work_routes() -> Router<AppState> {
+    Router::new()
+        .route("/calendar/", get(calendar::show))
+        .route("/calendar/new/", get(calendar::new).post(calendar::create))
+        .route("/calendar/{id}/", get(calendar::detail))
+        .route(
+            "/calendar/{id}/edit/",
+            get(calendar::edit).post(calendar::update),
+        )
+        .route("/calendar/{id}/delete/", post(calendar::delete))
+        .route("/reminders/", get(reminders::list))
+        .route(
+            "/reminders/new/",
+            get(reminders::new).post(reminders::create),
+        )
+        .route(
+            "/reminders/{id}/edit/",
+            get(reminders::edit).post(reminders::update),
+        )
+        .route("/reminders/{id}/done/", post(reminders::done))
+        .route("/reminders/{id}/delete/", post(reminders::delete))
+        .route("/tasks/new/", get(tasks::new).post(tasks::create))
+        .route("/tasks/{id}/", get(tasks::detail))
+        .route("/tasks/{id}/comments/", post(tasks::comment))
 }
 
 /// The static files (served on every host, without a tenant).

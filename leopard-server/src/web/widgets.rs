@@ -51,6 +51,22 @@ const NAV: &[NavItem] = &[
     },
     NavItem {
         section: "Work",
+        key: "calendar",
+        label: "Calendar",
+        href: "/calendar/",
+        needs: &[ResourceKind::CalendarEvent],
+        action: Action::View,
+    },
+    NavItem {
+        section: "Work",
+        key: "reminders",
+        label: "Reminders",
+        href: "/reminders/",
+        needs: &[ResourceKind::Reminder],
+        action: Action::View,
+    },
+    NavItem {
+        section: "Work",
         key: "notifications",
         label: "Notifications",
         href: "/notifications/",

@@ -9,6 +9,10 @@
 //! and be a user the caller may see (403). A `visa_category_id` must name a visa category and an
 //! `agent_id` a live agent (400); the output shows their names.
 //!
+//! The list filters by `search`, `email`, `first_name`, `last_name`, `stage`, `active`,
+//! `visa_category`, `branch`, `assigned_to` and `id__in` (comma-separated ids: the names of the
+//! clients a page of reminders links to, in one query), always within scope.
+//!
 //! PUT and PATCH are both merge-patch: an absent field is unchanged, `null` clears a nullable
 //! field (`assigned_to_id`, `dob`, `visa_category_id`, `agent_id`; an optional text becomes
 //! empty).
@@ -36,7 +40,7 @@ use crate::api::events;
 use crate::api::identity::users::{may_touch, user_branch_ids};
 use crate::api::input::{
     boolean, choice, contains_pattern, country, date, int_param, list_params, nullable_id, object,
-    param, path_id, required_text, rfc3339, text, user_name, FieldErrors, Patch,
+    param, parse_int, path_id, required_text, rfc3339, text, user_name, FieldErrors, Patch,
 };
 use crate::api::{push_arg, push_predicate, require, route, truthy, Access, ApiRoute};
 use crate::app::AppState;
@@ -621,6 +625,17 @@ fn client_filters(
         "c",
         params,
     )?;
+    if let Some(raw) = param(params, "id__in") {
+        let ids = raw
+            .split(',')
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(|id| parse_int("id__in", id))
+            .collect::<Result<Vec<i64>, _>>()?;
+        n += 1;
+        push_arg(&mut args, ids)?;
+        clauses.push(format!("c.id = ANY(${n})"));
+    }
     if let Some(search) = param(params, "search") {
         n += 1;
         push_arg(&mut args, contains_pattern(search))?;
