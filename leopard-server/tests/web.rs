@@ -826,3 +826,37 @@ async fn administration_is_offered_to_admins_only_and_creates_users_under_the_hi
         1
     );
 }
+
+#[tokio::test]
+async fn the_assignee_choices_of_the_client_and_visa_forms_offer_every_assignable_user_not_a_first_page(
+) {
+    let (app, org) = setup().await;
+    // More assignable users than one default API page (25).
+    let mut tx = app.context(SLUG).begin().await.expect("tx");
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "INSERT INTO users (password, username, first_name, last_name)
+         SELECT '!', 'bulk' || g, 'Bulk', 'User ' || lpad(g::text, 2, '0')
+           FROM generate_series(1, 30) AS g RETURNING id",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .expect("users");
+    for id in &ids {
+        sqlx::query("INSERT INTO user_branches (user_id, branch_id) VALUES ($1, $2)")
+            .bind(id)
+            .bind(org.a)
+            .execute(&mut *tx)
+            .await
+            .expect("membership");
+    }
+    tx.commit().await.expect("commit");
+    let mut browser = Browser::signed_in(&app, SLUG, "admin").await;
+    for path in ["/clients/new/", "/visa-applications/new/"] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        for n in 1..=30 {
+            let name = format!("Bulk User {n:02}");
+            assert!(page.body.contains(&name), "{path} does not offer {name}");
+        }
+    }
+}

@@ -10,7 +10,7 @@
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use axum::Json;
-use leopard_http::{ApiError, AuthUser, JsonBody};
+use leopard_http::{ApiError, JsonBody};
 use leopard_rbac::{Action, ResourceKind};
 use maud::{html, Markup};
 use serde_json::{Map, Value};
@@ -19,10 +19,9 @@ use super::widgets::{
     self, action_button, chip, csrf_field, display, input, may, minute, page, pager, select,
     sort_header, textarea, FormErrors, Query,
 };
-use super::{error_page, session::see_other, WebForm, WebUser};
+use super::{error_page, options, session::see_other, WebForm, WebUser};
 use crate::api::crm::clients::{self as api, ClientOutput};
 use crate::api::crm::{notes, tasks};
-use crate::api::identity::{branches, users};
 use crate::app::AppState;
 
 const STAGES: &[&str] = &["LEAD", "FOLLOW_UP", "CLIENT", "CLOSE"];
@@ -66,34 +65,6 @@ fn stage_options() -> Vec<(String, String)> {
         .collect()
 }
 
-/// The branches the user may pick (the API's `branches/options/`), or none without
-/// `view_branch`.
-async fn branch_options(auth: &AuthUser) -> Result<Vec<(String, String)>, ApiError> {
-    if !may(&auth.principal, Action::View, ResourceKind::Branch) {
-        return Ok(Vec::new());
-    }
-    let Json(rows) = branches::options(auth.clone()).await?;
-    Ok(rows
-        .into_iter()
-        .map(|b| (b.id.to_string(), b.name))
-        .collect())
-}
-
-/// The users the user may assign to (the API's `users/assignable/`).
-async fn assignee_options(auth: &AuthUser) -> Result<Vec<(String, String)>, ApiError> {
-    let Json(page) = users::assignable(
-        auth.clone(),
-        Query::default().pagination("/api/v1/users/assignable/"),
-        axum::extract::Query(users::UserFilters::default()),
-    )
-    .await?;
-    Ok(page
-        .results
-        .into_iter()
-        .map(|u| (u.id.to_string(), u.full_name))
-        .collect())
-}
-
 /// `GET /clients/`.
 pub(crate) async fn list(user: WebUser, RawQuery(raw): RawQuery) -> Response {
     let query = Query::parse(raw.as_deref());
@@ -109,7 +80,7 @@ pub(crate) async fn list(user: WebUser, RawQuery(raw): RawQuery) -> Response {
         Err(err) => return error_page(&err, Some(&user)),
     };
     let (branch_list, assignees) =
-        match tokio::try_join!(branch_options(auth), assignee_options(auth)) {
+        match tokio::try_join!(options::branches(auth), options::assignees(auth)) {
             Ok(options) => options,
             Err(err) => return error_page(&err, Some(&user)),
         };
@@ -313,7 +284,7 @@ async fn render_form(
 ) -> Response {
     let auth = &user.auth;
     let (branch_list, assignees) =
-        match tokio::try_join!(branch_options(auth), assignee_options(auth)) {
+        match tokio::try_join!(options::branches(auth), options::assignees(auth)) {
             Ok(options) => options,
             Err(err) => return error_page(&err, Some(user)),
         };
@@ -543,7 +514,7 @@ async fn overview_tab(
 ) -> Result<Markup, ApiError> {
     let may_change = may(&user.auth.principal, Action::Change, ResourceKind::Client);
     let assignees = if may_change {
-        assignee_options(&user.auth).await?
+        options::assignees(&user.auth).await?
     } else {
         Vec::new()
     };

@@ -22,11 +22,9 @@ use super::widgets::{
     action_button, chip, csrf_field, day, display, input, may, minute, page, pager, select,
     sort_header, textarea, FormErrors, Query,
 };
-use super::{error_page, session::see_other, WebForm, WebUser};
+use super::{error_page, options, session::see_other, WebForm, WebUser};
 use crate::api::applications::visa::{self, VisaTypeOutput};
 use crate::api::applications::visa_applications::{self as api, VisaApplicationOutput, STATUSES};
-use crate::api::crm::clients;
-use crate::api::identity::users;
 use crate::app::AppState;
 
 /// The text inputs of the application form: (name, label, input type).
@@ -68,15 +66,9 @@ fn status_options() -> Vec<(String, String)> {
         .collect()
 }
 
-/// A 1000-row page request for an option list.
-fn all_rows(path: &str) -> (leopard_http::Pagination, RawQuery) {
-    let q = Query(vec![("page_size".into(), "1000".into())]);
-    (q.pagination(path), RawQuery(Some(q.raw())))
-}
-
 /// The visa types (the API's `visa-types/`) as options "Category — Name (code)".
 async fn type_options(auth: &AuthUser) -> Result<Vec<(String, String)>, ApiError> {
-    let (pagination, raw) = all_rows("/api/v1/visa-types/");
+    let (pagination, raw) = options::first_page("/api/v1/visa-types/", &[]);
     let Json(rows) = visa::list(auth.clone(), pagination, raw).await?;
     Ok(rows
         .results
@@ -91,45 +83,6 @@ fn type_label(t: &VisaTypeOutput) -> String {
     } else {
         format!("{} — {} ({})", t.visa_category_name, t.name, t.code)
     }
-}
-
-/// The clients the user may see (the API's `clients/`), as options.
-async fn client_options(auth: &AuthUser) -> Result<Vec<(String, String)>, ApiError> {
-    let q = Query(vec![
-        ("page_size".into(), "1000".into()),
-        ("ordering".into(), "first_name".into()),
-    ]);
-    let Json(rows) = clients::list(
-        auth.clone(),
-        q.pagination("/api/v1/clients/"),
-        RawQuery(Some(q.raw())),
-    )
-    .await?;
-    Ok(rows
-        .results
-        .iter()
-        .map(|c| {
-            let name = format!("{} {}", c.first_name, c.last_name)
-                .trim()
-                .to_owned();
-            (c.id.to_string(), name)
-        })
-        .collect())
-}
-
-/// The users the user may assign to (the API's `users/assignable/`).
-async fn assignee_options(auth: &AuthUser) -> Result<Vec<(String, String)>, ApiError> {
-    let Json(page) = users::assignable(
-        auth.clone(),
-        Query::default().pagination("/api/v1/users/assignable/"),
-        axum::extract::Query(users::UserFilters::default()),
-    )
-    .await?;
-    Ok(page
-        .results
-        .into_iter()
-        .map(|u| (u.id.to_string(), u.full_name))
-        .collect())
 }
 
 fn with_status(mut response: Response, errors: &FormErrors) -> Response {
@@ -471,11 +424,11 @@ async fn render_form(
     let auth = &user.auth;
     let options = async {
         let clients = if create {
-            client_options(auth).await?
+            options::clients(auth).await?
         } else {
             Vec::new()
         };
-        let (types, assignees) = tokio::try_join!(type_options(auth), assignee_options(auth))?;
+        let (types, assignees) = tokio::try_join!(type_options(auth), options::assignees(auth))?;
         Ok::<_, ApiError>((clients, types, assignees))
     };
     let (client_list, types, assignees) = match options.await {
