@@ -186,8 +186,8 @@ struct Plan<'p> {
     own: bool,
 }
 
-/// The empty branch set of plans that reach no branch.
-static NO_BRANCHES: BTreeSet<i64> = BTreeSet::new();
+/// The empty id set of plans that reach no branch or region.
+static NO_IDS: BTreeSet<i64> = BTreeSet::new();
 
 fn plan<'p>(
     principal: &'p Principal,
@@ -202,9 +202,9 @@ fn plan<'p>(
     let mut plan = Plan {
         permission,
         everything: false,
-        branches: &NO_BRANCHES,
+        branches: &NO_IDS,
         branch_scope: scope,
-        regions: &NO_BRANCHES,
+        regions: &NO_IDS,
         own: false,
     };
     let by_scope = |plan: &mut Plan<'p>| {

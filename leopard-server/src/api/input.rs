@@ -373,6 +373,21 @@ pub(crate) fn country(
     }
 }
 
+/// An optional country `field`: absent leaves it, `null` or a blank string clears it, anything
+/// else is checked like [`country`].
+pub(crate) fn optional_country(
+    body: &Map<String, Value>,
+    field: &str,
+    errors: &mut FieldErrors,
+) -> Patch<String> {
+    match body.get(field) {
+        None => Patch::Absent,
+        Some(Value::Null) => Patch::Null,
+        Some(Value::String(s)) if s.trim().is_empty() => Patch::Null,
+        Some(_) => country(body, field, false, errors).map_or(Patch::Absent, Patch::Set),
+    }
+}
+
 /// Reads a nullable `field` holding a string parsed by `parse`; `null` or `""` clears it, a
 /// wrong type or an unparsable value records `message`.
 fn parsed<T>(

@@ -123,13 +123,8 @@ async fn user_options(
         Vec::new()
     };
     let region_list = if may(principal, Action::View, ResourceKind::Region) {
-        let q = Query(vec![("page_size".into(), "1000".into())]);
-        let Json(rows) = regions::list(
-            user.auth.clone(),
-            q.pagination("/api/v1/regions/"),
-            RawQuery(Some(q.raw())),
-        )
-        .await?;
+        let (pagination, raw) = super::options::first_page("/api/v1/regions/", &[]);
+        let Json(rows) = regions::list(user.auth.clone(), pagination, raw).await?;
         rows.results
             .into_iter()
             .map(|r| (r.id.to_string(), r.name))

@@ -32,8 +32,8 @@ use sqlx::PgConnection;
 
 use crate::api::events;
 use crate::api::input::{
-    contains_pattern, country, int_param, list_params, name_field, object, param, path_id, rfc3339,
-    text, unique_conflict, FieldErrors, Patch,
+    contains_pattern, int_param, list_params, name_field, object, optional_country, param, path_id,
+    rfc3339, text, unique_conflict, FieldErrors, Patch,
 };
 use crate::api::{push_arg, push_predicate, require, route, Access, ApiRoute};
 use crate::app::AppState;
@@ -214,11 +214,10 @@ fn branch_input(body: &Map<String, Value>, required: bool) -> Result<BranchInput
     }
     // Blank or null clears it (the original's plain `varchar(2)`); otherwise an assigned
     // ISO 3166-1 alpha-2 code, like every other country field.
-    input.country = match body.get("country") {
-        None => None,
-        Some(Value::Null) => Some(String::new()),
-        Some(Value::String(s)) if s.trim().is_empty() => Some(String::new()),
-        Some(_) => country(body, "country", false, &mut errors),
+    input.country = match optional_country(body, "country", &mut errors) {
+        Patch::Set(code) => Some(code),
+        Patch::Null => Some(String::new()),
+        Patch::Absent => None,
     };
     errors.finish()?;
     Ok(input)

@@ -27,8 +27,8 @@ use sqlx::PgConnection;
 use crate::api::crm::clients::plausible_email;
 use crate::api::events;
 use crate::api::input::{
-    choice, contains_pattern, country, list_params, object, param, path_id, required_text, rfc3339,
-    text, unique_conflict, user_name, FieldErrors, Patch,
+    choice, contains_pattern, list_params, object, optional_country, param, path_id, required_text,
+    rfc3339, text, unique_conflict, user_name, FieldErrors, Patch,
 };
 use crate::api::{push_arg, require, route, Access, ApiRoute};
 use crate::app::AppState;
@@ -219,12 +219,7 @@ fn agent_input(body: &Map<String, Value>, create: bool) -> Result<AgentInput, Ap
         }
         other => other,
     };
-    input.country = match body.get("country") {
-        None => Patch::Absent,
-        Some(Value::Null) => Patch::Null,
-        Some(Value::String(s)) if s.trim().is_empty() => Patch::Null,
-        Some(_) => country(body, "country", false, &mut errors).map_or(Patch::Absent, Patch::Set),
-    };
+    input.country = optional_country(body, "country", &mut errors);
     errors.finish()?;
     Ok(input)
 }
