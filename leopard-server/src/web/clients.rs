@@ -1,11 +1,14 @@
 //! The clients screens: the list (search, stage, branch, assignee, include deleted; sortable,
 //! paged), create and edit with inline validation errors, assign and change stage from the
 //! client page, soft delete and restore, and the client page with its tabs (overview, notes,
-//! timeline, tasks).
+//! timeline, tasks here; passport, profile sections, reminders and applications in
+//! [`super::client_tabs`]).
 //!
 //! Every read and write is the API's operation from [`crate::api::crm::clients`] (and
 //! `notes`, `tasks`), called with the session's [`leopard_http::AuthUser`]: the rows, the
 //! scope, the validation and the events are the API's.
+
+use std::collections::HashMap;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
@@ -19,7 +22,7 @@ use super::widgets::{
     self, action_button, chip, csrf_field, display, input, may, minute, page, pager, select,
     sort_header, textarea, FormErrors, Query,
 };
-use super::{error_page, options, session::see_other, WebForm, WebUser};
+use super::{client_tabs, error_page, options, session::see_other, WebForm, WebUser};
 use crate::api::crm::clients::{self as api, ClientOutput};
 use crate::api::crm::{notes, tasks};
 use crate::app::AppState;
@@ -372,7 +375,7 @@ pub(crate) async fn update(
         Ok(Json(client)) => see_other(&format!("/clients/{}/", client.id)),
         Err(err) => match FormErrors::from_error(&err) {
             Some(errors) if back_to_detail => {
-                detail(&form.user, &id, "overview", Some(&errors)).await
+                detail(&form.user, &id, "overview", Some(&errors), None, None).await
             }
             Some(errors) => {
                 let action = format!("/clients/{id}/edit/");
@@ -432,7 +435,9 @@ pub(crate) async fn add_note(
     {
         Ok(_) => see_other(&format!("/clients/{id}/?tab=notes")),
         Err(err) => match FormErrors::from_error(&err) {
-            Some(errors) => detail(&form.user, &id, "notes", Some(&errors)).await,
+            Some(errors) => {
+                detail(&form.user, &id, "notes", Some(&errors), Some(&form.fields), None).await
+            }
             None => error_page(&err, Some(&form.user)),
         },
     }
@@ -446,18 +451,37 @@ pub(crate) async fn show(
 ) -> Response {
     let query = Query::parse(raw.as_deref());
     let tab = query.get("tab").unwrap_or("overview").to_owned();
-    detail(&user, &id, &tab, None).await
+    let editing = query.get("edit").and_then(|v| v.parse().ok());
+    detail(&user, &id, &tab, None, None, editing).await
 }
 
 const TABS: &[(&str, &str)] = &[
     ("overview", "Overview"),
+    ("passport", "Passport"),
+    ("proficiencies", "Languages"),
+    ("qualifications", "Qualifications"),
+    ("employments", "Employments"),
     ("notes", "Notes"),
     ("timeline", "Timeline"),
     ("tasks", "Tasks"),
+    ("reminders", "Reminders"),
+    ("visa", "Visa applications"),
+    ("college", "College applications"),
 ];
 
-/// The client page on `tab`, with `errors` of a refused form of that tab.
-async fn detail(user: &WebUser, id: &str, tab: &str, errors: Option<&FormErrors>) -> Response {
+/// The fields of a refused form, shown again in its tab.
+pub(crate) type Posted = HashMap<String, String>;
+
+/// The client page on `tab`, with `errors` and the `posted` values of a refused form of that
+/// tab, and row `editing` of the tab in its edit form.
+pub(crate) async fn detail(
+    user: &WebUser,
+    id: &str,
+    tab: &str,
+    errors: Option<&FormErrors>,
+    posted: Option<&Posted>,
+    editing: Option<i64>,
+) -> Response {
     let auth = &user.auth;
     let client = match api::retrieve(auth.clone(), Path(id.to_owned())).await {
         Ok(Json(client)) => client,
@@ -466,10 +490,19 @@ async fn detail(user: &WebUser, id: &str, tab: &str, errors: Option<&FormErrors>
     let none = FormErrors::default();
     let errors = errors.unwrap_or(&none);
     let content = match tab {
-        "notes" => notes_tab(user, &client, errors).await,
+        "passport" => client_tabs::passport_tab(user, &client, errors, posted).await,
+        "notes" => client_tabs::notes_tab(user, &client, errors, posted, editing).await,
+        "reminders" => client_tabs::reminders_tab(user, &client).await,
+        "visa" => client_tabs::visa_tab(user, &client).await,
+        "college" => client_tabs::college_tab(user, &client).await,
         "timeline" => timeline_tab(user, &client).await,
         "tasks" => tasks_tab(user, &client).await,
-        _ => overview_tab(user, &client, errors).await,
+        other => match client_tabs::SectionTab::from_key(other) {
+            Some(section) => {
+                client_tabs::section_tab(user, &client, section, errors, posted, editing).await
+            }
+            None => overview_tab(user, &client, errors).await,
+        },
     };
     let content = match content {
         Ok(markup) => markup,
@@ -604,46 +637,6 @@ async fn overview_tab(
                     }
                 }
             }
-        }
-    })
-}
-
-async fn notes_tab(
-    user: &WebUser,
-    client: &ClientOutput,
-    errors: &FormErrors,
-) -> Result<Markup, ApiError> {
-    let query = Query(vec![
-        ("client".into(), client.id.to_string()),
-        ("page_size".into(), "100".into()),
-    ]);
-    let Json(rows) = notes::list(
-        user.auth.clone(),
-        query.pagination("/api/v1/notes/"),
-        RawQuery(Some(query.raw())),
-    )
-    .await?;
-    let principal = &user.auth.principal;
-    Ok(html! {
-        @if may(principal, Action::Add, ResourceKind::Note) {
-            (errors.alert(&["content"]))
-            form method="post" action={ "/clients/" (client.id) "/notes/" } {
-                (csrf_field(user))
-                (textarea("content", "New note", "", errors))
-                button.primary type="submit" { "Add note" }
-            }
-        }
-        ul.compact.timeline {
-            @for note in &rows.results {
-                li {
-                    div {
-                        time { (minute(&note.created_at)) }
-                        strong { (note.author_name.as_deref().unwrap_or("—")) }
-                        p { (note.content) }
-                    }
-                }
-            }
-            @if rows.results.is_empty() { li.muted { "No notes yet." } }
         }
     })
 }

@@ -32,6 +32,7 @@ use crate::app::AppState;
 mod admin;
 pub mod assets;
 mod calendar;
+mod client_tabs;
 mod clients;
 mod college;
 mod dashboard;
@@ -70,6 +71,7 @@ pub fn routes() -> Router<AppState> {
         .route("/clients/{id}/delete/", post(clients::delete))
         .route("/clients/{id}/restore/", post(clients::restore))
         .route("/clients/{id}/notes/", post(clients::add_note))
+        .merge(client_tab_routes())
         .route("/tasks/", get(tasks::list))
         .route("/tasks/{id}/{action}/", post(tasks::act))
         .route("/notifications/", get(notifications::list))
@@ -137,6 +139,35 @@ pub fn routes() -> Router<AppState> {
 }
 
 // ----- visa and college applications (issue 15, screens 5 and 6) ------------------------------
+
+/// The forms of the client page's tabs ([`client_tabs`]).
+fn client_tab_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/clients/{id}/passport/",
+            post(client_tabs::passport_save),
+        )
+        .route(
+            "/clients/{id}/notes/{note}/edit/",
+            post(client_tabs::note_edit),
+        )
+        .route(
+            "/clients/{id}/notes/{note}/delete/",
+            post(client_tabs::note_delete),
+        )
+        .route(
+            "/clients/{id}/{section}/new/",
+            post(client_tabs::section_add),
+        )
+        .route(
+            "/clients/{id}/{section}/{row}/edit/",
+            post(client_tabs::section_edit),
+        )
+        .route(
+            "/clients/{id}/{section}/{row}/delete/",
+            post(client_tabs::section_delete),
+        )
+}
 
 /// The routes of the visa and college application screens ([`visa`], [`college`]).
 fn application_routes() -> Router<AppState> {

@@ -46,4 +46,5 @@ mod visa;
 mod web;
 mod web_admin;
 mod web_apps;
+mod web_client_tabs;
 mod web_work;

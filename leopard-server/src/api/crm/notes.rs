@@ -156,15 +156,21 @@ async fn visible_note(
 
 /// 403 with `message` unless `principal` wrote the note or holds the permission to `action`
 /// notes (the note is already known to be visible, so a holder is within scope).
+/// The notes rule: the note's author, or a holder of the `action` permission on notes, may
+/// edit (`Change`) or delete (`Delete`) a note of their scope. The web page shows its buttons by
+/// this very function.
+pub(crate) fn may_touch(principal: &Principal, author: Option<i64>, action: Action) -> bool {
+    author == Some(principal.user_id().get())
+        || principal.has(Permission::new(ResourceKind::Note, action))
+}
+
 fn author_or(
     principal: &Principal,
     note: &NoteScope,
     action: Action,
     message: &str,
 ) -> Result<(), ApiError> {
-    if note.author == Some(principal.user_id().get())
-        || principal.has(Permission::new(ResourceKind::Note, action))
-    {
+    if may_touch(principal, note.author, action) {
         Ok(())
     } else {
         Err(ApiError::Forbidden(message.into()))

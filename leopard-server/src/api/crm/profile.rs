@@ -329,7 +329,7 @@ pub(crate) fn section_routes<S: Section>(
 }
 
 /// `GET <list>`: one page of the rows in scope.
-async fn section_list<S: Section>(
+pub(crate) async fn section_list<S: Section>(
     auth: leopard_http::AuthUser,
     pagination: leopard_http::Pagination,
     axum::extract::RawQuery(query): axum::extract::RawQuery,
@@ -343,7 +343,7 @@ async fn section_list<S: Section>(
 }
 
 /// `POST <list>`: a full body; 201 with the new row.
-async fn section_create<S: Section>(
+pub(crate) async fn section_create<S: Section>(
     axum::extract::State(state): axum::extract::State<crate::app::AppState>,
     auth: leopard_http::AuthUser,
     leopard_http::JsonBody(body): leopard_http::JsonBody<Value>,
@@ -369,7 +369,7 @@ async fn section_create<S: Section>(
 }
 
 /// `GET <detail>`.
-async fn section_retrieve<S: Section>(
+pub(crate) async fn section_retrieve<S: Section>(
     auth: leopard_http::AuthUser,
     axum::extract::Path(raw): axum::extract::Path<String>,
 ) -> Result<axum::Json<S::Output>, ApiError> {
@@ -391,7 +391,7 @@ async fn section_retrieve<S: Section>(
 }
 
 /// `PUT <detail>`: a full body.
-async fn section_replace<S: Section>(
+pub(crate) async fn section_replace<S: Section>(
     state: axum::extract::State<crate::app::AppState>,
     auth: leopard_http::AuthUser,
     path: axum::extract::Path<String>,
@@ -460,7 +460,7 @@ async fn section_update<S: Section>(
 }
 
 /// `DELETE <detail>`: hard delete, 204.
-async fn section_destroy<S: Section>(
+pub(crate) async fn section_destroy<S: Section>(
     axum::extract::State(state): axum::extract::State<crate::app::AppState>,
     auth: leopard_http::AuthUser,
     axum::extract::Path(raw): axum::extract::Path<String>,

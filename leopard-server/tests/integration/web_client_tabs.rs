@@ -1,0 +1,712 @@
+//! The client page's tabs over HTTP against a real PostgreSQL database: passport, language
+//! proficiencies, qualifications, employments, notes (edit and delete by the API's rule),
+//! reminders, visa and college applications — each tab's key content, the API's scope (a
+//! consultant of branch A gets 404 for a branch-B client's tabs and forms), hidden buttons and
+//! refused forged posts with nothing changed, CSRF, bad input shown inline with nothing
+//! changed, and escaping.
+
+use crate::common;
+
+use common::browser::Browser;
+use common::{Org, TestApp};
+use http::{Method, StatusCode};
+use leopard_rbac::Role;
+use serde_json::{json, Value};
+
+const SLUG: &str = "acme";
+const SCRIPT: &str = "<script>alert(1)</script>";
+
+/// An organisation with `admin` (super admin), consultants `cons.a` (branch A) and `cons.b`
+/// (branch B), and `viewer` (branch A, only view permissions of clients, passports, the
+/// profile sections, notes and reminders); clients Ana (A) and Bo (B); Ana's passport,
+/// qualification, employment, language proficiency (exam IELTS) and a note of `admin`, all
+/// carrying a `<script>` string; Bo's qualification; a reminder of Ana.
+struct World {
+    app: TestApp,
+    _org: Org,
+    client_a: i64,
+    client_b: i64,
+    qualification_a: i64,
+    qualification_b: i64,
+    employment_a: i64,
+    proficiency_a: i64,
+    note_a: i64,
+    exam: i64,
+}
+
+async fn api_post(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
+    let (status, _, out) = app
+        .call(Method::POST, SLUG, path, Some(token), Some(body))
+        .await;
+    assert!(status.is_success(), "{path}: {status} {out}");
+    out
+}
+
+fn id(v: &Value) -> i64 {
+    v["id"].as_i64().expect("id")
+}
+
+async fn grant(app: &TestApp, user: i64, codenames: &[&str]) {
+    let mut tx = app.context(SLUG).begin().await.expect("tx");
+    for codename in codenames {
+        sqlx::query(
+            "INSERT INTO user_permissions (user_id, permission_id)
+             SELECT $1, id FROM permissions WHERE codename = $2",
+        )
+        .bind(user)
+        .bind(codename)
+        .execute(&mut *tx)
+        .await
+        .expect("grant");
+    }
+    tx.commit().await.expect("commit");
+}
+
+async fn world() -> World {
+    let app = TestApp::new(&[SLUG]).await;
+    let org = app.seed_org(SLUG).await;
+    app.user(SLUG, "admin", Some(Role::SuperAdmin), &[], &[])
+        .await;
+    app.user(SLUG, "cons.a", Some(Role::Consultant), &[org.a], &[])
+        .await;
+    app.user(SLUG, "cons.b", Some(Role::Consultant), &[org.b], &[])
+        .await;
+    let viewer = app.user(SLUG, "viewer", None, &[org.a], &[]).await;
+    grant(
+        &app,
+        viewer,
+        &[
+            "view_client",
+            "view_passport",
+            "view_qualification",
+            "view_employment",
+            "view_proficiency",
+            "view_note",
+            "view_reminder",
+        ],
+    )
+    .await;
+    let root = app.token(SLUG, "admin").await;
+    let mut clients = Vec::new();
+    for (name, branch) in [("Ana", org.a), ("Bo", org.b)] {
+        clients.push(id(&api_post(
+            &app,
+            &root,
+            "/api/v1/clients/",
+            json!({"first_name": name, "last_name": "Client", "gender": "FEMALE",
+                    "country": "AU", "branch_id": branch}),
+        )
+        .await));
+    }
+    let (client_a, client_b) = (clients[0], clients[1]);
+    api_post(
+        &app,
+        &root,
+        "/api/v1/passports/",
+        json!({"client_id": client_a, "passport_no": "PA123456", "passport_country": "AU",
+                "country_of_birth": "AU", "nationality": "AU", "place_of_issue": SCRIPT}),
+    )
+    .await;
+    let qualification = |client: i64, course: &'static str| {
+        let (app, root) = (&app, &root);
+        async move {
+            id(&api_post(
+                app,
+                root,
+                "/api/v1/qualifications/",
+                json!({"client_id": client, "course": course, "country": "AU",
+                        "institute": SCRIPT}),
+            )
+            .await)
+        }
+    };
+    let qualification_a = qualification(client_a, "Bachelor of Nursing").await;
+    let qualification_b = qualification(client_b, "Master of Bo").await;
+    let employment_a = id(&api_post(
+        &app,
+        &root,
+        "/api/v1/employments/",
+        json!({"client_id": client_a, "employer_name": "Ana Hospital", "position": "Nurse",
+                "start_date": "2020-01-01", "end_date": "2022-12-31", "country": "AU"}),
+    )
+    .await);
+    let exam = id(&api_post(
+        &app,
+        &root,
+        "/api/v1/language-exams/",
+        json!({"name": "IELTS", "validity_term": 2}),
+    )
+    .await);
+    let proficiency_a = id(&api_post(
+        &app,
+        &root,
+        "/api/v1/language-proficiencies/",
+        json!({"client_id": client_a, "test_name_id": exam, "overall_score": "7.5",
+                "test_date": "2024-03-01"}),
+    )
+    .await);
+    let note_a = id(&api_post(
+        &app,
+        &root,
+        "/api/v1/notes/",
+        json!({"client": client_a, "content": format!("Admin says {SCRIPT}")}),
+    )
+    .await);
+    api_post(
+        &app,
+        &root,
+        "/api/v1/reminders/",
+        json!({"title": "Call Ana about the visa", "content_type": 10, "object_id": client_a,
+                "reminder_date": "2031-05-20", "reminder_time": "09:30"}),
+    )
+    .await;
+    World {
+        app,
+        _org: org,
+        client_a,
+        client_b,
+        qualification_a,
+        qualification_b,
+        employment_a,
+        proficiency_a,
+        note_a,
+        exam,
+    }
+}
+
+impl World {
+    async fn count(&self, sql: &str) -> i64 {
+        self.app.tenant_count(SLUG, sql).await
+    }
+
+    async fn browser(&self, username: &str) -> Browser<'_> {
+        Browser::signed_in(&self.app, SLUG, username).await
+    }
+
+    async fn tab(&self, browser: &mut Browser<'_>, client: i64, tab: &str) -> String {
+        let page = browser.get(&format!("/clients/{client}/?tab={tab}")).await;
+        assert_eq!(page.status, StatusCode::OK, "{tab}: {}", page.body);
+        page.body
+    }
+}
+
+#[tokio::test]
+async fn every_tab_renders_its_rows_and_escapes_user_strings() {
+    let w = world().await;
+    let mut admin = w.browser("admin").await;
+    let a = w.client_a;
+    let passport = w.tab(&mut admin, a, "passport").await;
+    assert!(passport.contains("PA123456"), "{passport}");
+    assert!(passport.contains("Save passport"));
+    let qualifications = w.tab(&mut admin, a, "qualifications").await;
+    assert!(qualifications.contains("Bachelor of Nursing"));
+    assert!(!qualifications.contains("Master of Bo"));
+    let employments = w.tab(&mut admin, a, "employments").await;
+    assert!(employments.contains("Ana Hospital") && employments.contains("2022-12-31"));
+    let languages = w.tab(&mut admin, a, "proficiencies").await;
+    assert!(languages.contains("IELTS") && languages.contains("7.5"));
+    let notes = w.tab(&mut admin, a, "notes").await;
+    assert!(notes.contains(&format!("/clients/{a}/notes/{}/delete/", w.note_a)));
+    let reminders = w.tab(&mut admin, a, "reminders").await;
+    assert!(reminders.contains("Call Ana about the visa"));
+    assert!(reminders.contains(&format!("/reminders/new/?client={a}")));
+    assert!(reminders.contains(&format!("/tasks/new/?client={a}")));
+    let visa = w.tab(&mut admin, a, "visa").await;
+    assert!(visa.contains("No visa applications."));
+    let college = w.tab(&mut admin, a, "college").await;
+    assert!(college.contains("No college applications."));
+    for body in [&passport, &qualifications, &notes] {
+        assert!(!body.contains(SCRIPT));
+        assert!(body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    }
+}
+
+#[tokio::test]
+async fn a_consultant_of_branch_a_gets_404_for_every_tab_and_form_of_a_branch_b_client() {
+    let w = world().await;
+    let mut cons = w.browser("cons.a").await;
+    let b = w.client_b;
+    for tab in [
+        "passport",
+        "proficiencies",
+        "qualifications",
+        "employments",
+        "notes",
+        "reminders",
+        "visa",
+        "college",
+    ] {
+        let page = cons.get(&format!("/clients/{b}/?tab={tab}")).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{tab}");
+        assert!(!page.body.contains("Master of Bo"));
+    }
+    // cons.a's session token for the forms.
+    w.tab(&mut cons, w.client_a, "overview").await;
+    let posts = [
+        (
+            format!("/clients/{b}/passport/"),
+            vec![("passport_no", "X1"), ("passport_country", "AU")],
+        ),
+        (
+            format!("/clients/{b}/qualifications/new/"),
+            vec![("course", "Sneaky"), ("country", "AU")],
+        ),
+        (
+            format!("/clients/{b}/qualifications/{}/delete/", w.qualification_b),
+            vec![],
+        ),
+        (
+            format!("/clients/{b}/qualifications/{}/edit/", w.qualification_b),
+            vec![("course", "Sneaky"), ("country", "AU")],
+        ),
+        // Ana's URL with Bo's row: still refused.
+        (
+            format!(
+                "/clients/{}/qualifications/{}/delete/",
+                w.client_a, w.qualification_b
+            ),
+            vec![],
+        ),
+    ];
+    for (path, fields) in &posts {
+        let page = cons.post(path, fields).await;
+        assert!(
+            page.status == StatusCode::NOT_FOUND || page.status == StatusCode::BAD_REQUEST,
+            "{path}: {}",
+            page.status
+        );
+    }
+    assert_eq!(
+        w.count(&format!("SELECT count(*) FROM passports WHERE client_id = {b}"))
+            .await,
+        0
+    );
+    assert_eq!(
+        w.count(&format!(
+            "SELECT count(*) FROM qualifications WHERE client_id = {b} AND course = 'Master of Bo'"
+        ))
+        .await,
+        1
+    );
+    assert_eq!(
+        w.count("SELECT count(*) FROM qualifications WHERE course = 'Sneaky'")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_viewer_sees_no_edit_button_and_forged_posts_change_nothing() {
+    let w = world().await;
+    let mut viewer = w.browser("viewer").await;
+    let a = w.client_a;
+    let passport = w.tab(&mut viewer, a, "passport").await;
+    assert!(passport.contains("PA123456"));
+    assert!(!passport.contains("Save passport"));
+    for tab in ["qualifications", "employments", "proficiencies"] {
+        let body = w.tab(&mut viewer, a, tab).await;
+        assert!(!body.contains("/delete/"), "{tab}");
+        assert!(!body.contains("&amp;edit="), "{tab}");
+        assert!(!body.contains("Save"), "{tab}");
+    }
+    let notes = w.tab(&mut viewer, a, "notes").await;
+    assert!(notes.contains("Admin says"));
+    assert!(!notes.contains(&format!("/notes/{}/delete/", w.note_a)));
+    let forged = [
+        (
+            format!("/clients/{a}/passport/"),
+            vec![
+                ("passport_no", "FORGED"),
+                ("passport_country", "AU"),
+                ("country_of_birth", "AU"),
+                ("nationality", "AU"),
+            ],
+        ),
+        (
+            format!("/clients/{a}/qualifications/new/"),
+            vec![("course", "Forged"), ("country", "AU")],
+        ),
+        (
+            format!("/clients/{a}/qualifications/{}/edit/", w.qualification_a),
+            vec![("course", "Forged"), ("country", "AU")],
+        ),
+        (
+            format!("/clients/{a}/employments/{}/delete/", w.employment_a),
+            vec![],
+        ),
+        (
+            format!("/clients/{a}/proficiencies/{}/delete/", w.proficiency_a),
+            vec![],
+        ),
+        (
+            format!("/clients/{a}/notes/{}/edit/", w.note_a),
+            vec![("content", "Forged")],
+        ),
+        (format!("/clients/{a}/notes/{}/delete/", w.note_a), vec![]),
+    ];
+    for (path, fields) in &forged {
+        let page = viewer.post(path, fields).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}: {}", page.body);
+    }
+    assert_eq!(
+        w.count("SELECT count(*) FROM passports WHERE passport_no = 'PA123456'")
+            .await,
+        1
+    );
+    assert_eq!(
+        w.count("SELECT count(*) FROM qualifications WHERE course = 'Forged'")
+            .await,
+        0
+    );
+    assert_eq!(
+        w.count(&format!(
+            "SELECT count(*) FROM employments WHERE id = {}",
+            w.employment_a
+        ))
+        .await,
+        1
+    );
+    assert_eq!(
+        w.count(&format!(
+            "SELECT count(*) FROM proficiencies WHERE id = {}",
+            w.proficiency_a
+        ))
+        .await,
+        1
+    );
+    assert_eq!(
+        w.count(&format!(
+            "SELECT count(*) FROM notes WHERE id = {} AND content LIKE 'Admin says%'",
+            w.note_a
+        ))
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn forms_without_the_csrf_token_are_refused_and_change_nothing() {
+    let w = world().await;
+    let mut admin = w.browser("admin").await;
+    let a = w.client_a;
+    let posts = [
+        (
+            format!("/clients/{a}/passport/"),
+            vec![
+                ("passport_no", "NOCSRF"),
+                ("passport_country", "AU"),
+                ("country_of_birth", "AU"),
+                ("nationality", "AU"),
+            ],
+        ),
+        (
+            format!("/clients/{a}/qualifications/new/"),
+            vec![("course", "NOCSRF"), ("country", "AU")],
+        ),
+        (
+            format!("/clients/{a}/employments/{}/delete/", w.employment_a),
+            vec![],
+        ),
+        (
+            format!("/clients/{a}/notes/{}/edit/", w.note_a),
+            vec![("content", "NOCSRF")],
+        ),
+        (format!("/clients/{a}/notes/{}/delete/", w.note_a), vec![]),
+    ];
+    for (path, fields) in &posts {
+        let page = admin.post_raw(path, fields).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}");
+        let mut wrong = vec![("csrf", "0000")];
+        wrong.extend(fields.iter().copied());
+        let page = admin.post_raw(path, &wrong).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    assert_eq!(
+        w.count("SELECT count(*) FROM passports WHERE passport_no = 'NOCSRF'")
+            .await,
+        0
+    );
+    assert_eq!(
+        w.count("SELECT count(*) FROM qualifications WHERE course = 'NOCSRF'")
+            .await,
+        0
+    );
+    assert_eq!(
+        w.count(&format!(
+            "SELECT count(*) FROM employments WHERE id = {}",
+            w.employment_a
+        ))
+        .await,
+        1
+    );
+    assert_eq!(
+        w.count("SELECT count(*) FROM notes WHERE content = 'NOCSRF'")
+            .await,
+        0
+    );
+    assert_eq!(
+        w.count(&format!("SELECT count(*) FROM notes WHERE id = {}", w.note_a))
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn bad_input_re_renders_the_tab_with_inline_errors_and_changes_nothing() {
+    let w = world().await;
+    let mut admin = w.browser("admin").await;
+    let a = w.client_a;
+    w.tab(&mut admin, a, "passport").await;
+    let page = admin
+        .post(
+            &format!("/clients/{a}/passport/"),
+            &[
+                ("passport_no", "PB999"),
+                ("passport_country", "ZZ"),
+                ("country_of_birth", "AU"),
+                ("nationality", "AU"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+    assert!(page.body.contains("class=\"error\""), "{}", page.body);
+    assert!(page.body.contains("value=\"PB999\""));
+    let page = admin
+        .post(
+            &format!("/clients/{a}/qualifications/new/"),
+            &[("course", SCRIPT), ("country", "AU"), ("enroll_date", "soon")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+    assert!(page.body.contains("class=\"error\""));
+    assert!(!page.body.contains(SCRIPT));
+    let page = admin
+        .post(
+            &format!("/clients/{a}/employments/{}/edit/", w.employment_a),
+            &[
+                ("employer_name", "Ana Hospital"),
+                ("position", "Nurse"),
+                ("start_date", "2022-01-01"),
+                ("end_date", "2020-01-01"),
+                ("country", "AU"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+    assert!(page.body.contains("Edit employment"));
+    let page = admin
+        .post(
+            &format!("/clients/{a}/notes/{}/edit/", w.note_a),
+            &[("content", "   ")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+    assert!(page.body.contains("Save note"));
+    assert_eq!(
+        w.count("SELECT count(*) FROM passports WHERE passport_no = 'PB999'")
+            .await,
+        0
+    );
+    assert_eq!(
+        w.count(&format!(
+            "SELECT count(*) FROM qualifications WHERE client_id = {a}"
+        ))
+        .await,
+        1
+    );
+    assert_eq!(
+        w.count(&format!(
+            "SELECT count(*) FROM employments WHERE id = {} AND start_date = '2020-01-01'",
+            w.employment_a
+        ))
+        .await,
+        1
+    );
+    assert_eq!(
+        w.count(&format!(
+            "SELECT count(*) FROM notes WHERE id = {} AND content LIKE 'Admin says%'",
+            w.note_a
+        ))
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn an_admin_creates_edits_and_deletes_profile_rows_through_the_tabs() {
+    let w = world().await;
+    let mut admin = w.browser("admin").await;
+    let b = w.client_b;
+    w.tab(&mut admin, b, "passport").await;
+    let page = admin
+        .post(
+            &format!("/clients/{b}/passport/"),
+            &[
+                ("passport_no", "PBO1"),
+                ("passport_country", "NZ"),
+                ("country_of_birth", "NZ"),
+                ("nationality", "NZ"),
+                ("date_of_issue", "2020-01-01"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(page.location(), format!("/clients/{b}/?tab=passport"));
+    assert!(w.tab(&mut admin, b, "passport").await.contains("PBO1"));
+    let page = admin
+        .post(
+            &format!("/clients/{b}/passport/"),
+            &[
+                ("passport_no", "PBO2"),
+                ("passport_country", "NZ"),
+                ("country_of_birth", "NZ"),
+                ("nationality", "NZ"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(
+        w.count(&format!(
+            "SELECT count(*) FROM passports WHERE client_id = {b} AND passport_no = 'PBO2'"
+        ))
+        .await,
+        1
+    );
+    let exam = w.exam.to_string();
+    let page = admin
+        .post(
+            &format!("/clients/{b}/proficiencies/new/"),
+            &[
+                ("test_name_id", exam.as_str()),
+                ("overall_score", "6.5"),
+                ("test_date", "2024-05-01"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let page = admin
+        .post(
+            &format!("/clients/{b}/employments/new/"),
+            &[
+                ("employer_name", "Bo Works"),
+                ("position", "Chef"),
+                ("start_date", "2019-01-01"),
+                ("end_date", "2021-01-01"),
+                ("country", "NZ"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let edit_form = admin
+        .get(&format!(
+            "/clients/{b}/?tab=qualifications&edit={}",
+            w.qualification_b
+        ))
+        .await;
+    assert!(edit_form.body.contains("value=\"Master of Bo\""));
+    let page = admin
+        .post(
+            &format!("/clients/{b}/qualifications/{}/edit/", w.qualification_b),
+            &[("course", "Master of Cooking"), ("country", "NZ")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let page = admin
+        .post(
+            &format!("/clients/{}/proficiencies/{}/delete/", w.client_a, w.proficiency_a),
+            &[],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(
+        w.count(&format!(
+            "SELECT count(*) FROM proficiencies WHERE client_id = {b} AND overall_score = 6.5"
+        ))
+        .await,
+        1
+    );
+    assert_eq!(
+        w.count(&format!(
+            "SELECT count(*) FROM employments WHERE client_id = {b} AND employer_name = 'Bo Works'"
+        ))
+        .await,
+        1
+    );
+    assert_eq!(
+        w.count("SELECT count(*) FROM qualifications WHERE course = 'Master of Cooking'")
+            .await,
+        1
+    );
+    assert_eq!(
+        w.count(&format!(
+            "SELECT count(*) FROM proficiencies WHERE id = {}",
+            w.proficiency_a
+        ))
+        .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_note_author_edits_and_deletes_their_note_but_not_another_users() {
+    let w = world().await;
+    let mut cons = w.browser("cons.a").await;
+    let a = w.client_a;
+    w.tab(&mut cons, a, "notes").await;
+    let page = cons
+        .post(&format!("/clients/{a}/notes/"), &[("content", "Mine first")])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let mine = w
+        .count("SELECT id FROM notes WHERE content = 'Mine first'")
+        .await;
+    let notes = w.tab(&mut cons, a, "notes").await;
+    assert!(notes.contains(&format!("/notes/{mine}/delete/")));
+    let page = cons
+        .post(
+            &format!("/clients/{a}/notes/{mine}/edit/"),
+            &[("content", "Mine edited")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(
+        w.count(&format!(
+            "SELECT count(*) FROM notes WHERE id = {mine} AND content = 'Mine edited'"
+        ))
+        .await,
+        1
+    );
+    let page = cons
+        .post(&format!("/clients/{a}/notes/{mine}/delete/"), &[])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(
+        w.count(&format!("SELECT count(*) FROM notes WHERE id = {mine}"))
+            .await,
+        0
+    );
+    // The admin's note: consultants hold `change_note` but not `delete_note`, so no delete
+    // button, and a forged delete is the API's 403.
+    let notes = w.tab(&mut cons, a, "notes").await;
+    assert!(notes.contains(&format!("?tab=notes&amp;edit={}", w.note_a)));
+    assert!(!notes.contains(&format!("/notes/{}/delete/", w.note_a)));
+    let page = cons
+        .post(&format!("/clients/{a}/notes/{}/delete/", w.note_a), &[])
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    // A note of Ana's under Bo's URL is not Bo's: 404 for the admin too.
+    let mut admin = w.browser("admin").await;
+    w.tab(&mut admin, a, "notes").await;
+    let page = admin
+        .post(
+            &format!("/clients/{}/notes/{}/delete/", w.client_b, w.note_a),
+            &[],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        w.count(&format!("SELECT count(*) FROM notes WHERE id = {}", w.note_a))
+            .await,
+        1
+    );
+}
