@@ -10,7 +10,8 @@
 //! `visa_applications` and `college_applications`. A row of another client, or out of scope,
 //! is the API's 404; a refused write re-renders the tab with the API's field errors.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRequest, Multipart, Path, RawQuery, Request, State};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Json;
 use leopard_http::{ApiError, AuthUser, JsonBody};
@@ -19,11 +20,12 @@ use maud::{html, Markup};
 use serde_json::{Map, Value};
 
 use super::clients::{detail, Posted};
+use super::session::{csrf_refused, see_other};
 use super::widgets::{
     action_button, chip, csrf_field, display, input, may, minute, select, textarea, FormErrors,
     Query,
 };
-use super::{error_page, session::see_other, WebForm, WebUser};
+use super::{error_page, WebForm, WebUser};
 use crate::api::applications::{college_applications, visa_applications};
 use crate::api::crm::clients::ClientOutput;
 use crate::api::crm::employments::Employment;
@@ -32,7 +34,7 @@ use crate::api::crm::profile::{
     section_create, section_destroy, section_list, section_replace, section_retrieve, Section,
 };
 use crate::api::crm::qualifications::Qualification;
-use crate::api::crm::{language_exams, notes, passports, reminders};
+use crate::api::crm::{language_exams, notes, passports, profile_pictures, reminders};
 use crate::app::AppState;
 
 /// A form field: (name, label, input type, required). Type `exam` is the language exams'
@@ -42,9 +44,19 @@ type Field = (&'static str, &'static str, &'static str, bool);
 /// The passport form's fields.
 const PASSPORT_FIELDS: &[Field] = &[
     ("passport_no", "Passport number", "text", true),
-    ("passport_country", "Passport country (ISO code)", "text", true),
+    (
+        "passport_country",
+        "Passport country (ISO code)",
+        "text",
+        true,
+    ),
     ("nationality", "Nationality (ISO code)", "text", true),
-    ("country_of_birth", "Country of birth (ISO code)", "text", true),
+    (
+        "country_of_birth",
+        "Country of birth (ISO code)",
+        "text",
+        true,
+    ),
     ("date_of_issue", "Date of issue", "date", false),
     ("date_of_expiry", "Date of expiry", "date", false),
     ("place_of_issue", "Place of issue", "text", false),
@@ -219,8 +231,7 @@ pub(crate) async fn passport_tab(
     if !may(principal, Action::View, ResourceKind::Passport) {
         return Ok(html! { p.muted { "You cannot see passports." } });
     }
-    let passport = match passports::retrieve(user.auth.clone(), Path(client.id.to_string())).await
-    {
+    let passport = match passports::retrieve(user.auth.clone(), Path(client.id.to_string())).await {
         Ok(Json(p)) => serde_json::to_value(p).map_err(|e| ApiError::Internal(e.to_string()))?,
         Err(ApiError::NotFound(_)) => Value::Null,
         Err(err) => return Err(err),
@@ -523,10 +534,7 @@ pub(crate) async fn visa_tab(user: &WebUser, client: &ClientOutput) -> Result<Ma
 }
 
 /// The client's college applications (the API's list filtered by `client_id`).
-pub(crate) async fn college_tab(
-    user: &WebUser,
-    client: &ClientOutput,
-) -> Result<Markup, ApiError> {
+pub(crate) async fn college_tab(user: &WebUser, client: &ClientOutput) -> Result<Markup, ApiError> {
     let principal = &user.auth.principal;
     if !may(principal, Action::View, ResourceKind::CollegeApplication) {
         return Ok(html! { p.muted { "You cannot see college applications." } });
@@ -567,6 +575,7 @@ pub(crate) async fn college_tab(
 /// The outcome of a tab's write: back to the tab, or the tab with the API's field errors and
 /// the posted values, or the error page.
 async fn finish<T>(
+    state: &AppState,
     result: Result<T, ApiError>,
     form: &WebForm,
     client: &str,
@@ -578,7 +587,16 @@ async fn finish<T>(
         Err(err) => match FormErrors::from_error(&err) {
             Some(errors) => {
                 let posted: Posted = form.fields.clone();
-                detail(&form.user, client, tab, Some(&errors), Some(&posted), editing).await
+                detail(
+                    state,
+                    &form.user,
+                    client,
+                    tab,
+                    Some(&errors),
+                    Some(&posted),
+                    editing,
+                )
+                .await
             }
             None => error_page(&err, Some(&form.user)),
         },
@@ -601,8 +619,9 @@ pub(crate) async fn passport_save(
         Err(err) => return error_page(&err, Some(&form.user)),
     };
     let body = body_of(PASSPORT_FIELDS, &form, client);
+    let app = state.clone();
     let result = passports::create(State(state), form.user.auth.clone(), JsonBody(body)).await;
-    finish(result, &form, &id, "passport", None).await
+    finish(&app, result, &form, &id, "passport", None).await
 }
 
 /// Checks that row `row` of `section` belongs to client `client` (the API's retrieve: out
@@ -618,9 +637,11 @@ async fn own_row(
         SectionTab::Proficiencies => {
             serde_json::to_value(section_retrieve::<Proficiency>(auth.clone(), path).await?.0)
         }
-        SectionTab::Qualifications => {
-            serde_json::to_value(section_retrieve::<Qualification>(auth.clone(), path).await?.0)
-        }
+        SectionTab::Qualifications => serde_json::to_value(
+            section_retrieve::<Qualification>(auth.clone(), path)
+                .await?
+                .0,
+        ),
         SectionTab::Employments => {
             serde_json::to_value(section_retrieve::<Employment>(auth.clone(), path).await?.0)
         }
@@ -645,6 +666,7 @@ pub(crate) async fn section_add(
         (_, None) => return error_page(&crate::api::crm::profile::not_found(), Some(&form.user)),
     };
     let body = JsonBody(body_of(section.fields(), &form, client));
+    let app = state.clone();
     let (state, auth) = (State(state), form.user.auth.clone());
     let result = match section {
         SectionTab::Proficiencies => section_create::<Proficiency>(state, auth, body)
@@ -657,7 +679,7 @@ pub(crate) async fn section_add(
             .await
             .map(drop),
     };
-    finish(result, &form, &id, section.key(), None).await
+    finish(&app, result, &form, &id, section.key(), None).await
 }
 
 /// `POST /clients/{id}/{section}/{row}/edit/`: the section's PUT (the form posts every field).
@@ -676,6 +698,7 @@ pub(crate) async fn section_edit(
         return error_page(&err, Some(&form.user));
     }
     let body = JsonBody(body_of(section.fields(), &form, client));
+    let app = state.clone();
     let (state, path) = (State(state), Path(row.clone()));
     let result = match section {
         SectionTab::Proficiencies => section_replace::<Proficiency>(state, auth, path, body)
@@ -689,7 +712,7 @@ pub(crate) async fn section_edit(
             .map(drop),
     };
     let editing = row.parse().ok();
-    finish(result, &form, &id, section.key(), editing).await
+    finish(&app, result, &form, &id, section.key(), editing).await
 }
 
 /// `POST /clients/{id}/{section}/{row}/delete/`: the section's delete.
@@ -707,13 +730,14 @@ pub(crate) async fn section_delete(
     if let Err(err) = own_row(&auth, section, client, &row).await {
         return error_page(&err, Some(&form.user));
     }
+    let app = state.clone();
     let (state, path) = (State(state), Path(row));
     let result = match section {
         SectionTab::Proficiencies => section_destroy::<Proficiency>(state, auth, path).await,
         SectionTab::Qualifications => section_destroy::<Qualification>(state, auth, path).await,
         SectionTab::Employments => section_destroy::<Employment>(state, auth, path).await,
     };
-    finish(result, &form, &id, section.key(), None).await
+    finish(&app, result, &form, &id, section.key(), None).await
 }
 
 /// Checks that note `note` belongs to client `client` (the API's retrieve: out of scope is
@@ -747,6 +771,7 @@ pub(crate) async fn note_edit(
         "content".into(),
         Value::from(form.fields.get("content").cloned().unwrap_or_default()),
     );
+    let app = state.clone();
     let result = notes::update_put(
         State(state),
         auth,
@@ -754,7 +779,7 @@ pub(crate) async fn note_edit(
         JsonBody(Value::Object(body)),
     )
     .await;
-    finish(result, &form, &id, "notes", note.parse().ok()).await
+    finish(&app, result, &form, &id, "notes", note.parse().ok()).await
 }
 
 /// `POST /clients/{id}/notes/{note}/delete/`: the API's delete (author or `delete_note`).
@@ -771,6 +796,143 @@ pub(crate) async fn note_delete(
     if let Err(err) = checked {
         return error_page(&err, Some(&form.user));
     }
+    let app = state.clone();
     let result = notes::destroy(State(state), auth, Path(note)).await;
-    finish(result, &form, &id, "notes", None).await
+    finish(&app, result, &form, &id, "notes", None).await
+}
+
+// ----- the profile picture ---------------------------------------------------------------
+
+/// The overview's picture card: the picture (served through [`picture_file`]), the upload
+/// form for holders of `add_profilepicture` and the remove button for holders of
+/// `delete_profilepicture`. Nothing for those who may not view pictures.
+pub(crate) async fn picture_card(
+    state: &AppState,
+    user: &WebUser,
+    client: &ClientOutput,
+    errors: &FormErrors,
+) -> Result<Markup, ApiError> {
+    let principal = &user.auth.principal;
+    if !may(principal, Action::View, ResourceKind::ProfilePicture) {
+        return Ok(html! {});
+    }
+    let picture = match profile_pictures::retrieve(
+        State(state.clone()),
+        user.auth.clone(),
+        HeaderMap::new(),
+        Path(client.id.to_string()),
+    )
+    .await
+    {
+        Ok(Json(picture)) => Some(picture),
+        Err(ApiError::NotFound(_)) => None,
+        Err(err) => return Err(err),
+    };
+    let messages = errors.of("file");
+    Ok(html! {
+        div.card {
+            h2 { "Profile picture" }
+            @if let Some(picture) = &picture {
+                img.avatar src={ "/clients/" (client.id) "/picture/?v=" (picture.id) "-" (picture.updated_at) } alt="Profile picture" width="160";
+                p.muted { (picture.file_type) ", " (picture.file_size / 1024) " KiB" }
+            } @else {
+                p.muted { "No picture." }
+            }
+            @if may(principal, Action::Add, ResourceKind::ProfilePicture) {
+                form method="post" enctype="multipart/form-data"
+                    action={ "/clients/" (client.id) "/picture/?csrf=" (user.csrf) } {
+                    div class={ "field" @if !messages.is_empty() { " invalid" } } {
+                        label for="f-file" { "JPEG, PNG or WebP, at most 5 MiB" }
+                        input #f-file type="file" name="file" accept="image/jpeg,image/png,image/webp";
+                        @if !messages.is_empty() { p.error { (messages.join(" ")) } }
+                    }
+                    button type="submit" { "Upload" }
+                }
+            }
+            @if picture.is_some() && may(principal, Action::Delete, ResourceKind::ProfilePicture) {
+                (action_button(user, &format!("/clients/{}/picture/delete/", client.id), "Remove picture", Some("Remove the profile picture?")))
+            }
+        }
+    })
+}
+
+/// `GET /clients/{id}/picture/`: the API's retrieve (permission and scope), then a redirect to
+/// its signed, expiring file URL.
+pub(crate) async fn picture_file(
+    State(state): State<AppState>,
+    user: WebUser,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    match profile_pictures::retrieve(State(state), user.auth.clone(), headers, Path(id)).await {
+        Ok(Json(picture)) => see_other(&picture.file_url),
+        Err(err) => error_page(&err, Some(&user)),
+    }
+}
+
+/// `POST /clients/{id}/picture/?csrf=`: the API's multipart upload. The CSRF token rides in
+/// the query string, so it is checked before a byte of the body is read; the size and type
+/// rules are the API's.
+pub(crate) async fn picture_upload(
+    State(state): State<AppState>,
+    user: WebUser,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+    request: Request,
+) -> Response {
+    let query = Query::parse(raw.as_deref());
+    if !user.csrf_valid(&state.web, query.get("csrf").unwrap_or("")) {
+        tracing::info!(tenant = %user.auth.tenant.tenant().slug, "upload refused: bad CSRF token");
+        return csrf_refused();
+    }
+    let multipart = Multipart::from_request(request, &state).await;
+    let result = profile_pictures::upload(
+        State(state.clone()),
+        user.auth.clone(),
+        headers,
+        Path(id.clone()),
+        multipart,
+    )
+    .await;
+    match result {
+        Ok(_) => see_other(&format!("/clients/{id}/")),
+        Err(err) => match upload_errors(&err) {
+            Some(mut errors) => {
+                if let Some(message) = errors.form.take() {
+                    errors
+                        .fields
+                        .entry("file".into())
+                        .or_default()
+                        .push(message);
+                }
+                detail(&state, &user, &id, "overview", Some(&errors), None, None).await
+            }
+            None => error_page(&err, Some(&user)),
+        },
+    }
+}
+
+/// The errors of a refused upload the overview shows on its file field: the API's 400s and
+/// its 413 for a file over the size limit.
+fn upload_errors(err: &ApiError) -> Option<FormErrors> {
+    match err {
+        ApiError::PayloadTooLarge(_) => Some(FormErrors {
+            form: Some(err.detail()),
+            ..FormErrors::default()
+        }),
+        _ => FormErrors::from_error(err),
+    }
+}
+
+/// `POST /clients/{id}/picture/delete/`: the API's delete.
+pub(crate) async fn picture_delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: WebForm,
+) -> Response {
+    match profile_pictures::destroy(State(state), form.user.auth.clone(), Path(id.clone())).await {
+        Ok(_) => see_other(&format!("/clients/{id}/")),
+        Err(err) => error_page(&err, Some(&form.user)),
+    }
 }

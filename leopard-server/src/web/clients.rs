@@ -365,7 +365,7 @@ pub(crate) async fn update(
     let body = form_body(&form, false);
     let back_to_detail = form.get("_return") == Some("detail");
     let result = api::update(
-        State(state),
+        State(state.clone()),
         form.user.auth.clone(),
         Path(id.clone()),
         JsonBody(Value::Object(body.clone())),
@@ -375,7 +375,16 @@ pub(crate) async fn update(
         Ok(Json(client)) => see_other(&format!("/clients/{}/", client.id)),
         Err(err) => match FormErrors::from_error(&err) {
             Some(errors) if back_to_detail => {
-                detail(&form.user, &id, "overview", Some(&errors), None, None).await
+                detail(
+                    &state,
+                    &form.user,
+                    &id,
+                    "overview",
+                    Some(&errors),
+                    None,
+                    None,
+                )
+                .await
             }
             Some(errors) => {
                 let action = format!("/clients/{id}/edit/");
@@ -427,7 +436,7 @@ pub(crate) async fn add_note(
         Value::from(form.fields.get("content").cloned().unwrap_or_default()),
     );
     match notes::create(
-        State(state),
+        State(state.clone()),
         form.user.auth.clone(),
         JsonBody(Value::Object(body)),
     )
@@ -436,7 +445,16 @@ pub(crate) async fn add_note(
         Ok(_) => see_other(&format!("/clients/{id}/?tab=notes")),
         Err(err) => match FormErrors::from_error(&err) {
             Some(errors) => {
-                detail(&form.user, &id, "notes", Some(&errors), Some(&form.fields), None).await
+                detail(
+                    &state,
+                    &form.user,
+                    &id,
+                    "notes",
+                    Some(&errors),
+                    Some(&form.fields),
+                    None,
+                )
+                .await
             }
             None => error_page(&err, Some(&form.user)),
         },
@@ -445,6 +463,7 @@ pub(crate) async fn add_note(
 
 /// `GET /clients/{id}/?tab=`.
 pub(crate) async fn show(
+    State(state): State<AppState>,
     user: WebUser,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
@@ -452,7 +471,7 @@ pub(crate) async fn show(
     let query = Query::parse(raw.as_deref());
     let tab = query.get("tab").unwrap_or("overview").to_owned();
     let editing = query.get("edit").and_then(|v| v.parse().ok());
-    detail(&user, &id, &tab, None, None, editing).await
+    detail(&state, &user, &id, &tab, None, None, editing).await
 }
 
 const TABS: &[(&str, &str)] = &[
@@ -475,6 +494,7 @@ pub(crate) type Posted = HashMap<String, String>;
 /// The client page on `tab`, with `errors` and the `posted` values of a refused form of that
 /// tab, and row `editing` of the tab in its edit form.
 pub(crate) async fn detail(
+    state: &AppState,
     user: &WebUser,
     id: &str,
     tab: &str,
@@ -501,7 +521,7 @@ pub(crate) async fn detail(
             Some(section) => {
                 client_tabs::section_tab(user, &client, section, errors, posted, editing).await
             }
-            None => overview_tab(user, &client, errors).await,
+            None => overview_tab(state, user, &client, errors).await,
         },
     };
     let content = match content {
@@ -541,6 +561,7 @@ pub(crate) async fn detail(
 }
 
 async fn overview_tab(
+    state: &AppState,
     user: &WebUser,
     client: &ClientOutput,
     errors: &FormErrors,
@@ -596,9 +617,11 @@ async fn overview_tab(
         .assigned_to
         .map(|a| a.to_string())
         .unwrap_or_default();
+    let picture = client_tabs::picture_card(state, user, client, errors).await?;
     Ok(html! {
-        (errors.alert(&[]))
+        (errors.alert(&["file"]))
         div.cards {
+            (picture)
             div.card.span2 {
                 h2 { "Details" }
                 dl.props {

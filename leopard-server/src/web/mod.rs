@@ -144,9 +144,18 @@ pub fn routes() -> Router<AppState> {
 fn client_tab_routes() -> Router<AppState> {
     Router::new()
         .route(
-            "/clients/{id}/passport/",
-            post(client_tabs::passport_save),
+            "/clients/{id}/picture/",
+            get(client_tabs::picture_file)
+                .post(client_tabs::picture_upload)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    crate::api::crm::profile_pictures::BODY_LIMIT,
+                )),
         )
+        .route(
+            "/clients/{id}/picture/delete/",
+            post(client_tabs::picture_delete),
+        )
+        .route("/clients/{id}/passport/", post(client_tabs::passport_save))
         .route(
             "/clients/{id}/notes/{note}/edit/",
             post(client_tabs::note_edit),

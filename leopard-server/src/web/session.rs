@@ -215,6 +215,12 @@ pub struct WebUser {
 }
 
 impl WebUser {
+    /// Whether `sent` is this session's CSRF token (for a form whose body must not be read
+    /// before the check: the multipart upload carries it in its query string).
+    pub(crate) fn csrf_valid(&self, config: &WebConfig, sent: &str) -> bool {
+        config.csrf_matches(&self.token_hash, sent)
+    }
+
     /// The tenant's display name.
     pub fn tenant_name(&self) -> &str {
         &self.auth.tenant.tenant().name

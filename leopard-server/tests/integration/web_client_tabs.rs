@@ -277,8 +277,10 @@ async fn a_consultant_of_branch_a_gets_404_for_every_tab_and_form_of_a_branch_b_
         );
     }
     assert_eq!(
-        w.count(&format!("SELECT count(*) FROM passports WHERE client_id = {b}"))
-            .await,
+        w.count(&format!(
+            "SELECT count(*) FROM passports WHERE client_id = {b}"
+        ))
+        .await,
         0
     );
     assert_eq!(
@@ -445,8 +447,11 @@ async fn forms_without_the_csrf_token_are_refused_and_change_nothing() {
         0
     );
     assert_eq!(
-        w.count(&format!("SELECT count(*) FROM notes WHERE id = {}", w.note_a))
-            .await,
+        w.count(&format!(
+            "SELECT count(*) FROM notes WHERE id = {}",
+            w.note_a
+        ))
+        .await,
         1
     );
 }
@@ -474,7 +479,11 @@ async fn bad_input_re_renders_the_tab_with_inline_errors_and_changes_nothing() {
     let page = admin
         .post(
             &format!("/clients/{a}/qualifications/new/"),
-            &[("course", SCRIPT), ("country", "AU"), ("enroll_date", "soon")],
+            &[
+                ("course", SCRIPT),
+                ("country", "AU"),
+                ("enroll_date", "soon"),
+            ],
         )
         .await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
@@ -613,7 +622,10 @@ async fn an_admin_creates_edits_and_deletes_profile_rows_through_the_tabs() {
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
     let page = admin
         .post(
-            &format!("/clients/{}/proficiencies/{}/delete/", w.client_a, w.proficiency_a),
+            &format!(
+                "/clients/{}/proficiencies/{}/delete/",
+                w.client_a, w.proficiency_a
+            ),
             &[],
         )
         .await;
@@ -654,7 +666,10 @@ async fn a_note_author_edits_and_deletes_their_note_but_not_another_users() {
     let a = w.client_a;
     w.tab(&mut cons, a, "notes").await;
     let page = cons
-        .post(&format!("/clients/{a}/notes/"), &[("content", "Mine first")])
+        .post(
+            &format!("/clients/{a}/notes/"),
+            &[("content", "Mine first")],
+        )
         .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
     let mine = w
@@ -705,8 +720,114 @@ async fn a_note_author_edits_and_deletes_their_note_but_not_another_users() {
         .await;
     assert_eq!(page.status, StatusCode::NOT_FOUND);
     assert_eq!(
-        w.count(&format!("SELECT count(*) FROM notes WHERE id = {}", w.note_a))
-            .await,
+        w.count(&format!(
+            "SELECT count(*) FROM notes WHERE id = {}",
+            w.note_a
+        ))
+        .await,
         1
     );
+}
+
+const PNG: &[u8] = include_bytes!("fixtures/pixel.png");
+
+#[tokio::test]
+async fn the_overview_uploads_shows_and_removes_a_profile_picture_by_the_apis_rules() {
+    let w = world().await;
+    let a = w.client_a;
+    let pictures = format!("SELECT count(*) FROM profile_pictures WHERE client_id = {a}");
+    let mut admin = w.browser("admin").await;
+    let overview = w.tab(&mut admin, a, "overview").await;
+    assert!(overview.contains("enctype=\"multipart/form-data\""));
+    assert!(overview.contains("No picture."));
+    // No token, or a wrong one, in the query: 403 before the body is read, nothing stored.
+    for path in [
+        format!("/clients/{a}/picture/"),
+        format!("/clients/{a}/picture/?csrf=00ff"),
+    ] {
+        let page = admin
+            .post_multipart(&path, "file", "me.png", "image/png", PNG)
+            .await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    assert_eq!(w.count(&pictures).await, 0);
+    let upload = format!("/clients/{a}/picture/?csrf={}", admin.csrf);
+    // A text file named .png: the API's 400, shown on the overview's file field.
+    let page = admin
+        .post_multipart(&upload, "file", "me.png", "image/png", b"not an image")
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+    assert!(page.body.contains("class=\"error\""), "{}", page.body);
+    assert_eq!(w.count(&pictures).await, 0);
+    // Over 5 MiB: the API's size limit, shown on the file field too.
+    let mut big = PNG.to_vec();
+    big.resize(5 * 1024 * 1024 + 1, 0);
+    let page = admin
+        .post_multipart(&upload, "file", "big.png", "image/png", &big)
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+    assert!(page.body.contains("class=\"error\""), "{}", page.body);
+    assert_eq!(w.count(&pictures).await, 0);
+    let page = admin
+        .post_multipart(&upload, "file", "me.png", "image/png", PNG)
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(w.count(&pictures).await, 1);
+    let overview = w.tab(&mut admin, a, "overview").await;
+    assert!(overview.contains(&format!("src=\"/clients/{a}/picture/?v=")));
+    assert!(overview.contains("Remove picture"));
+    let file = admin.get(&format!("/clients/{a}/picture/")).await;
+    assert_eq!(file.status, StatusCode::SEE_OTHER);
+    assert!(file.location().contains("sig="), "{}", file.location());
+    // A consultant of branch B: 404 for the picture and the upload, nothing changed.
+    let mut cons_b = w.browser("cons.b").await;
+    assert_eq!(
+        cons_b.get(&format!("/clients/{a}/picture/")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let page = cons_b
+        .post_multipart(
+            &format!("/clients/{a}/picture/?csrf={}", cons_b.csrf),
+            "file",
+            "me.png",
+            "image/png",
+            PNG,
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    let page = cons_b
+        .post(&format!("/clients/{a}/picture/delete/"), &[])
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    // A consultant of branch A may upload but not delete: no button, a forged post is a 403.
+    let mut cons_a = w.browser("cons.a").await;
+    let overview = w.tab(&mut cons_a, a, "overview").await;
+    assert!(overview.contains("Upload"));
+    assert!(!overview.contains("Remove picture"));
+    let page = cons_a
+        .post(&format!("/clients/{a}/picture/delete/"), &[])
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    // The viewer may not upload: no form, and a forged upload is the API's 403.
+    let mut viewer = w.browser("viewer").await;
+    let overview = w.tab(&mut viewer, a, "overview").await;
+    assert!(!overview.contains("multipart/form-data"));
+    let page = viewer
+        .post_multipart(
+            &format!("/clients/{a}/picture/?csrf={}", viewer.csrf),
+            "file",
+            "me.png",
+            "image/png",
+            PNG,
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert_eq!(w.count(&pictures).await, 1);
+    // The admin removes it.
+    w.tab(&mut admin, a, "overview").await;
+    let page = admin
+        .post(&format!("/clients/{a}/picture/delete/"), &[])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(w.count(&pictures).await, 0);
 }

@@ -65,7 +65,7 @@ const KIND: ResourceKind = ResourceKind::ProfilePicture;
 pub const MAX_PICTURE_BYTES: usize = 5 * 1024 * 1024;
 
 /// The upload route's body limit: the picture plus room for the multipart framing.
-const BODY_LIMIT: usize = MAX_PICTURE_BYTES + 256 * 1024;
+pub(crate) const BODY_LIMIT: usize = MAX_PICTURE_BYTES + 256 * 1024;
 
 /// How long a signed `file_url` stays valid, in seconds.
 const URL_TTL_SECS: i64 = 60 * 60;

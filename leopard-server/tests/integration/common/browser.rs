@@ -67,6 +67,27 @@ impl<'a> Browser<'a> {
         path: &str,
         form: Option<&[(&str, &str)]>,
     ) -> Page {
+        let body = form.map(|fields| {
+            let mut body = url::form_urlencoded::Serializer::new(String::new());
+            for (k, v) in fields {
+                body.append_pair(k, v);
+            }
+            (
+                "application/x-www-form-urlencoded".to_owned(),
+                body.finish().into_bytes(),
+            )
+        });
+        self.send_body(method, path, body).await
+    }
+
+    /// Sends a request with an optional `(content type, body)`, keeping the cookies and the
+    /// CSRF token.
+    pub async fn send_body(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<(String, Vec<u8>)>,
+    ) -> Page {
         let mut request = Request::builder()
             .method(method)
             .uri(path)
@@ -80,16 +101,10 @@ impl<'a> Browser<'a> {
                 .collect();
             request = request.header("cookie", jar.join("; "));
         }
-        let request = match form {
-            Some(fields) => {
-                let mut body = url::form_urlencoded::Serializer::new(String::new());
-                for (k, v) in fields {
-                    body.append_pair(k, v);
-                }
-                request
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body(Body::from(body.finish()))
-            }
+        let request = match body {
+            Some((content_type, bytes)) => request
+                .header("content-type", content_type)
+                .body(Body::from(bytes)),
             None => request.body(Body::empty()),
         }
         .expect("request");
@@ -140,6 +155,29 @@ impl<'a> Browser<'a> {
         let mut all: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
         all.extend_from_slice(fields);
         self.send(Method::POST, path, Some(&all)).await
+    }
+
+    /// Posts a `multipart/form-data` body with one file part `field` (`filename`, declared
+    /// `content_type`) to `path` exactly as given (a CSRF token goes in `path`'s query).
+    pub async fn post_multipart(
+        &mut self,
+        path: &str,
+        field: &str,
+        filename: &str,
+        content_type: &str,
+        bytes: &[u8],
+    ) -> Page {
+        let boundary = "leopard-browser-boundary-3e9a";
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; \
+             filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let content_type = format!("multipart/form-data; boundary={boundary}");
+        self.send_body(Method::POST, path, Some((content_type, body)))
+            .await
     }
 
     /// Posts exactly `fields` (no CSRF token added).
