@@ -392,6 +392,9 @@ pub(crate) async fn notes_tab(
     posted: Option<&Posted>,
     editing: Option<i64>,
 ) -> Result<Markup, ApiError> {
+    if !may(&user.auth.principal, Action::View, ResourceKind::Note) {
+        return Ok(html! { p.muted { "You cannot see notes." } });
+    }
     let query = Query(vec![
         ("client".into(), client.id.to_string()),
         ("page_size".into(), "100".into()),
