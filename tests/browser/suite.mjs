@@ -262,6 +262,20 @@ await step("create a calendar event", async () => {
   await page.screenshot({ path: `${shots}/calendar-week.png` });
 });
 
+await step("the client's passport tab saves a passport through its form", async () => {
+  const { page } = admin;
+  assert.ok(clientUrl, "the client created above");
+  await page.goto(`${clientUrl}?tab=passport`);
+  assert.equal(await page.textContent(".tabs a[aria-current=page]"), "Passport");
+  await page.fill("#f-passport_no", "NP1234567");
+  await page.fill("#f-passport_country", "NP");
+  await page.fill("#f-nationality", "NP");
+  await page.fill("#f-country_of_birth", "NP");
+  await Promise.all([page.waitForURL(/\?tab=passport$/), page.click("button.primary[type=submit]")]);
+  assert.match(await page.textContent("dl.props"), /NP1234567/);
+  await page.screenshot({ path: `${shots}/client-passport.png` });
+});
+
 await step("a task comment mentioning a colleague shows the mention, and the reminders list", async () => {
   const { page } = consultant;
   await page.goto(`${base}/reminders/`);
