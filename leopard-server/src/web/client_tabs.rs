@@ -22,8 +22,8 @@ use serde_json::{Map, Value};
 use super::clients::{detail, Posted};
 use super::session::{csrf_refused, see_other};
 use super::widgets::{
-    action_button, chip, csrf_field, display, input, may, minute, select, textarea, FormErrors,
-    Query,
+    action_button, chip, csrf_field, display, input, json_text, may, minute, select, textarea,
+    FormErrors, Query,
 };
 use super::{error_page, WebForm, WebUser};
 use crate::api::applications::{college_applications, visa_applications};
@@ -61,6 +61,27 @@ const PASSPORT_FIELDS: &[Field] = &[
     ("date_of_expiry", "Date of expiry", "date", false),
     ("place_of_issue", "Place of issue", "text", false),
 ];
+
+/// Evaluates `$body` with `$S` naming the API's [`Section`] type of `$section` (the three
+/// sections share one generic implementation in [`crate::api::crm::profile`]).
+macro_rules! with_section {
+    ($section:expr, $S:ident => $body:expr) => {
+        match $section {
+            SectionTab::Proficiencies => {
+                type $S = Proficiency;
+                $body
+            }
+            SectionTab::Qualifications => {
+                type $S = Qualification;
+                $body
+            }
+            SectionTab::Employments => {
+                type $S = Employment;
+                $body
+            }
+        }
+    };
+}
 
 /// A client-owned profile section with its own tab.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,11 +122,7 @@ impl SectionTab {
     }
 
     fn kind(self) -> ResourceKind {
-        match self {
-            Self::Proficiencies => Proficiency::KIND,
-            Self::Qualifications => Qualification::KIND,
-            Self::Employments => Employment::KIND,
-        }
+        with_section!(self, S => S::KIND)
     }
 
     /// The form's fields, in order; the table shows the same columns.
@@ -142,30 +159,16 @@ impl SectionTab {
 
 /// The rows of section `S` of `client` as JSON objects (the API's list, one page of 100).
 async fn rows_of<S: Section>(auth: &AuthUser, client: i64) -> Result<Vec<Value>, ApiError> {
-    let query = Query(vec![
+    let (pagination, raw) = Query(vec![
         ("client_id".into(), client.to_string()),
         ("page_size".into(), "100".into()),
-    ]);
-    let Json(page) = section_list::<S>(
-        auth.clone(),
-        query.pagination("/api/v1/"),
-        RawQuery(Some(query.raw())),
-    )
-    .await?;
+    ])
+    .request("/api/v1/");
+    let Json(page) = section_list::<S>(auth.clone(), pagination, raw).await?;
     page.results
         .iter()
         .map(|row| serde_json::to_value(row).map_err(|e| ApiError::Internal(e.to_string())))
         .collect()
-}
-
-/// The text shown for (or put in an input of) a JSON value.
-fn text_of(value: Option<&Value>) -> String {
-    match value {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        Some(Value::Bool(b)) => b.to_string(),
-        _ => String::new(),
-    }
 }
 
 /// The JSON body of a posted section or passport form: the named fields, empty ones left out
@@ -245,7 +248,7 @@ pub(crate) async fn passport_tab(
     };
     let values = |name: &str| match posted {
         Some(p) => p.get(name).cloned().unwrap_or_default(),
-        None => text_of(passport.get(name)),
+        None => json_text(passport.get(name)),
     };
     Ok(html! {
         div.cards {
@@ -255,9 +258,9 @@ pub(crate) async fn passport_tab(
                     dl.props {
                         @for (name, label, _, _) in PASSPORT_FIELDS {
                             dt { (label) }
-                            dd { @let v = text_of(passport.get(name)); @if v.is_empty() { "—" } @else { (v) } }
+                            dd { @let v = json_text(passport.get(name)); @if v.is_empty() { "—" } @else { (v) } }
                         }
-                        dt { "Updated" } dd { (minute(&text_of(passport.get("updated_at")))) }
+                        dt { "Updated" } dd { (minute(&json_text(passport.get("updated_at")))) }
                     }
                 } @else {
                     p.muted { "No passport recorded." }
@@ -293,11 +296,7 @@ pub(crate) async fn section_tab(
     if !may(&auth.principal, Action::View, kind) {
         return Ok(html! { p.muted { "You cannot see these records." } });
     }
-    let rows = match section {
-        SectionTab::Proficiencies => rows_of::<Proficiency>(auth, client.id).await?,
-        SectionTab::Qualifications => rows_of::<Qualification>(auth, client.id).await?,
-        SectionTab::Employments => rows_of::<Employment>(auth, client.id).await?,
-    };
+    let rows = with_section!(section, S => rows_of::<S>(auth, client.id).await?);
     let may_add = may(&auth.principal, Action::Add, kind);
     let may_change = may(&auth.principal, Action::Change, kind);
     let may_delete = may(&auth.principal, Action::Delete, kind);
@@ -319,21 +318,21 @@ pub(crate) async fn section_tab(
     };
     let values = |name: &str| match (posted, editing_row) {
         (Some(p), _) => p.get(name).cloned().unwrap_or_default(),
-        (None, Some(row)) => text_of(row.get(name)),
+        (None, Some(row)) => json_text(row.get(name)),
         (None, None) => String::new(),
     };
     let cell = |row: &Value, name: &str| {
         if name == "test_name_id" {
-            text_of(row.get("test_name_display"))
+            json_text(row.get("test_name_display"))
         } else {
-            text_of(row.get(name))
+            json_text(row.get(name))
         }
     };
     let action = match editing_row {
         Some(row) => format!(
             "/clients/{}/{key}/{}/edit/",
             client.id,
-            text_of(row.get("id"))
+            json_text(row.get("id"))
         ),
         None => format!("/clients/{}/{key}/new/", client.id),
     };
@@ -346,7 +345,7 @@ pub(crate) async fn section_tab(
                 } }
                 tbody {
                     @for row in &rows {
-                        @let id = text_of(row.get("id"));
+                        @let id = json_text(row.get("id"));
                         tr {
                             @for (name, _, _, _) in fields {
                                 td { @let v = cell(row, name); @if v.is_empty() { "—" } @else { (v) } }
@@ -395,16 +394,12 @@ pub(crate) async fn notes_tab(
     if !may(&user.auth.principal, Action::View, ResourceKind::Note) {
         return Ok(html! { p.muted { "You cannot see notes." } });
     }
-    let query = Query(vec![
+    let (pagination, raw) = Query(vec![
         ("client".into(), client.id.to_string()),
         ("page_size".into(), "100".into()),
-    ]);
-    let Json(rows) = notes::list(
-        user.auth.clone(),
-        query.pagination("/api/v1/notes/"),
-        RawQuery(Some(query.raw())),
-    )
-    .await?;
+    ])
+    .request("/api/v1/notes/");
+    let Json(rows) = notes::list(user.auth.clone(), pagination, raw).await?;
     let principal = &user.auth.principal;
     let adding = editing.is_none();
     Ok(html! {
@@ -457,16 +452,12 @@ pub(crate) async fn reminders_tab(
     if !may(principal, Action::View, ResourceKind::Reminder) {
         return Ok(html! { p.muted { "You cannot see reminders." } });
     }
-    let query = Query(vec![
+    let (pagination, raw) = Query(vec![
         ("object_id".into(), client.id.to_string()),
         ("page_size".into(), "50".into()),
-    ]);
-    let Json(rows) = reminders::list(
-        user.auth.clone(),
-        query.pagination("/api/v1/reminders/"),
-        RawQuery(Some(query.raw())),
-    )
-    .await?;
+    ])
+    .request("/api/v1/reminders/");
+    let Json(rows) = reminders::list(user.auth.clone(), pagination, raw).await?;
     Ok(html! {
         div.toolbar {
             a.grow href={ "/reminders/?status=all&object_id=" (client.id) } { "All reminders of this client" }
@@ -502,16 +493,12 @@ pub(crate) async fn visa_tab(user: &WebUser, client: &ClientOutput) -> Result<Ma
     if !may(principal, Action::View, ResourceKind::VisaApplication) {
         return Ok(html! { p.muted { "You cannot see visa applications." } });
     }
-    let query = Query(vec![
+    let (pagination, raw) = Query(vec![
         ("client_id".into(), client.id.to_string()),
         ("page_size".into(), "100".into()),
-    ]);
-    let Json(rows) = visa_applications::list(
-        user.auth.clone(),
-        query.pagination("/api/v1/visa-applications/"),
-        RawQuery(Some(query.raw())),
-    )
-    .await?;
+    ])
+    .request("/api/v1/visa-applications/");
+    let Json(rows) = visa_applications::list(user.auth.clone(), pagination, raw).await?;
     Ok(html! {
         @if may(principal, Action::Add, ResourceKind::VisaApplication) {
             div.toolbar { a.button href={ "/visa-applications/new/?client=" (client.id) } { "New visa application" } }
@@ -542,16 +529,12 @@ pub(crate) async fn college_tab(user: &WebUser, client: &ClientOutput) -> Result
     if !may(principal, Action::View, ResourceKind::CollegeApplication) {
         return Ok(html! { p.muted { "You cannot see college applications." } });
     }
-    let query = Query(vec![
+    let (pagination, raw) = Query(vec![
         ("client_id".into(), client.id.to_string()),
         ("page_size".into(), "100".into()),
-    ]);
-    let Json(rows) = college_applications::list(
-        user.auth.clone(),
-        query.pagination("/api/v1/college-applications/"),
-        RawQuery(Some(query.raw())),
-    )
-    .await?;
+    ])
+    .request("/api/v1/college-applications/");
+    let Json(rows) = college_applications::list(user.auth.clone(), pagination, raw).await?;
     Ok(html! {
         div.table-wrap {
             table.grid {
@@ -636,19 +619,9 @@ async fn own_row(
     row: &str,
 ) -> Result<(), ApiError> {
     let path = Path(row.to_owned());
-    let value = match section {
-        SectionTab::Proficiencies => {
-            serde_json::to_value(section_retrieve::<Proficiency>(auth.clone(), path).await?.0)
-        }
-        SectionTab::Qualifications => serde_json::to_value(
-            section_retrieve::<Qualification>(auth.clone(), path)
-                .await?
-                .0,
-        ),
-        SectionTab::Employments => {
-            serde_json::to_value(section_retrieve::<Employment>(auth.clone(), path).await?.0)
-        }
-    }
+    let value = with_section!(section, S => {
+        serde_json::to_value(section_retrieve::<S>(auth.clone(), path).await?.0)
+    })
     .map_err(|e| ApiError::Internal(e.to_string()))?;
     if value.get("client_id").and_then(Value::as_i64) == Some(client) {
         Ok(())
@@ -657,31 +630,27 @@ async fn own_row(
     }
 }
 
+/// The client id and section of a section form's path, or the 404 of a bad one.
+fn section_target(id: &str, key: &str) -> Result<(i64, SectionTab), ApiError> {
+    let section = SectionTab::from_key(key).ok_or_else(crate::api::crm::profile::not_found)?;
+    Ok((client_id(id)?, section))
+}
+
 /// `POST /clients/{id}/{section}/new/`: the section's create.
 pub(crate) async fn section_add(
     State(state): State<AppState>,
     Path((id, key)): Path<(String, String)>,
     form: WebForm,
 ) -> Response {
-    let (client, section) = match (client_id(&id), SectionTab::from_key(&key)) {
-        (Ok(client), Some(section)) => (client, section),
-        (Err(err), _) => return error_page(&err, Some(&form.user)),
-        (_, None) => return error_page(&crate::api::crm::profile::not_found(), Some(&form.user)),
+    let (client, section) = match section_target(&id, &key) {
+        Ok(target) => target,
+        Err(err) => return error_page(&err, Some(&form.user)),
     };
     let body = JsonBody(body_of(section.fields(), &form, client));
     let app = state.clone();
     let (state, auth) = (State(state), form.user.auth.clone());
-    let result = match section {
-        SectionTab::Proficiencies => section_create::<Proficiency>(state, auth, body)
-            .await
-            .map(drop),
-        SectionTab::Qualifications => section_create::<Qualification>(state, auth, body)
-            .await
-            .map(drop),
-        SectionTab::Employments => section_create::<Employment>(state, auth, body)
-            .await
-            .map(drop),
-    };
+    let result =
+        with_section!(section, S => section_create::<S>(state, auth, body).await.map(drop));
     finish(&app, result, &form, &id, section.key(), None).await
 }
 
@@ -691,10 +660,9 @@ pub(crate) async fn section_edit(
     Path((id, key, row)): Path<(String, String, String)>,
     form: WebForm,
 ) -> Response {
-    let (client, section) = match (client_id(&id), SectionTab::from_key(&key)) {
-        (Ok(client), Some(section)) => (client, section),
-        (Err(err), _) => return error_page(&err, Some(&form.user)),
-        (_, None) => return error_page(&crate::api::crm::profile::not_found(), Some(&form.user)),
+    let (client, section) = match section_target(&id, &key) {
+        Ok(target) => target,
+        Err(err) => return error_page(&err, Some(&form.user)),
     };
     let auth = form.user.auth.clone();
     if let Err(err) = own_row(&auth, section, client, &row).await {
@@ -703,17 +671,9 @@ pub(crate) async fn section_edit(
     let body = JsonBody(body_of(section.fields(), &form, client));
     let app = state.clone();
     let (state, path) = (State(state), Path(row.clone()));
-    let result = match section {
-        SectionTab::Proficiencies => section_replace::<Proficiency>(state, auth, path, body)
-            .await
-            .map(drop),
-        SectionTab::Qualifications => section_replace::<Qualification>(state, auth, path, body)
-            .await
-            .map(drop),
-        SectionTab::Employments => section_replace::<Employment>(state, auth, path, body)
-            .await
-            .map(drop),
-    };
+    let result = with_section!(section, S => {
+        section_replace::<S>(state, auth, path, body).await.map(drop)
+    });
     let editing = row.parse().ok();
     finish(&app, result, &form, &id, section.key(), editing).await
 }
@@ -724,10 +684,9 @@ pub(crate) async fn section_delete(
     Path((id, key, row)): Path<(String, String, String)>,
     form: WebForm,
 ) -> Response {
-    let (client, section) = match (client_id(&id), SectionTab::from_key(&key)) {
-        (Ok(client), Some(section)) => (client, section),
-        (Err(err), _) => return error_page(&err, Some(&form.user)),
-        (_, None) => return error_page(&crate::api::crm::profile::not_found(), Some(&form.user)),
+    let (client, section) = match section_target(&id, &key) {
+        Ok(target) => target,
+        Err(err) => return error_page(&err, Some(&form.user)),
     };
     let auth = form.user.auth.clone();
     if let Err(err) = own_row(&auth, section, client, &row).await {
@@ -735,17 +694,14 @@ pub(crate) async fn section_delete(
     }
     let app = state.clone();
     let (state, path) = (State(state), Path(row));
-    let result = match section {
-        SectionTab::Proficiencies => section_destroy::<Proficiency>(state, auth, path).await,
-        SectionTab::Qualifications => section_destroy::<Qualification>(state, auth, path).await,
-        SectionTab::Employments => section_destroy::<Employment>(state, auth, path).await,
-    };
+    let result = with_section!(section, S => section_destroy::<S>(state, auth, path).await);
     finish(&app, result, &form, &id, section.key(), None).await
 }
 
-/// Checks that note `note` belongs to client `client` (the API's retrieve: out of scope is
-/// its 404; a note of another client is a 404 too).
-async fn own_note(auth: &AuthUser, client: i64, note: &str) -> Result<(), ApiError> {
+/// Checks that note `note` belongs to the client of path segment `client` (the API's
+/// retrieve: out of scope is its 404; a note of another client is a 404 too).
+async fn own_note(auth: &AuthUser, client: &str, note: &str) -> Result<(), ApiError> {
+    let client = client_id(client)?;
     let Json(found) = notes::retrieve(auth.clone(), Path(note.to_owned())).await?;
     if found.client == client {
         Ok(())
@@ -762,11 +718,7 @@ pub(crate) async fn note_edit(
     form: WebForm,
 ) -> Response {
     let auth = form.user.auth.clone();
-    let checked = match client_id(&id) {
-        Ok(client) => own_note(&auth, client, &note).await,
-        Err(err) => Err(err),
-    };
-    if let Err(err) = checked {
+    if let Err(err) = own_note(&auth, &id, &note).await {
         return error_page(&err, Some(&form.user));
     }
     let mut body = Map::new();
@@ -792,11 +744,7 @@ pub(crate) async fn note_delete(
     form: WebForm,
 ) -> Response {
     let auth = form.user.auth.clone();
-    let checked = match client_id(&id) {
-        Ok(client) => own_note(&auth, client, &note).await,
-        Err(err) => Err(err),
-    };
-    if let Err(err) = checked {
+    if let Err(err) = own_note(&auth, &id, &note).await {
         return error_page(&err, Some(&form.user));
     }
     let app = state.clone();

@@ -23,8 +23,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::widgets::{
-    action_button, csrf_field, display, input, may, page, pager, select, textarea, FormErrors,
-    Query,
+    action_button, csrf_field, display, input, json_text, may, page, pager, select, textarea,
+    FormErrors, Query,
 };
 use super::{error_page, session::see_other, WebForm, WebUser};
 use crate::api::master::courses::{BroadField, Course, CourseLevel, NarrowField};
@@ -438,15 +438,6 @@ fn resource(slug: &str) -> Result<&'static Resource, ApiError> {
         .ok_or_else(|| ApiError::NotFound("Page not found.".into()))
 }
 
-/// A JSON value as a cell's text.
-fn text_of(value: Option<&Value>) -> String {
-    match value {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-    }
-}
-
 /// A list of `slug`'s rows, up to `size` (for a reference's options, an institute's children).
 async fn fetch_rows(auth: &AuthUser, slug: &str, query: Query) -> Result<Rows, ApiError> {
     let res = resource(slug)?;
@@ -467,11 +458,11 @@ async fn ref_options(
             let options = rows
                 .iter()
                 .map(|row| {
-                    let mut label = text_of(row.get("name"));
+                    let mut label = json_text(row.get("name"));
                     if let Some(broad) = row.get("broad_field_name") {
-                        label = format!("{} / {label}", text_of(Some(broad)));
+                        label = format!("{} / {label}", json_text(Some(broad)));
                     }
-                    (text_of(row.get("id")), label)
+                    (json_text(row.get("id")), label)
                 })
                 .collect();
             out.push((*name, options));
@@ -526,10 +517,10 @@ fn form_markup(
         form.fields method="post" action=(action) novalidate {
             (csrf_field(user))
             @if let Some(parent) = res.parent {
-                input type="hidden" name=(parent) value=(text_of(values.get(parent)));
+                input type="hidden" name=(parent) value=(json_text(values.get(parent)));
             }
             @for Field(name, label, kind, required) in res.fields {
-                @let value = text_of(values.get(*name));
+                @let value = json_text(values.get(*name));
                 @match kind {
                     Kind::Text(input_type) => (input(name, label, input_type, &value, errors, *required)),
                     Kind::Date => (input(name, label, "date", &value, errors, *required)),
@@ -564,10 +555,10 @@ fn table(user: &WebUser, res: &Resource, rows: &[Value]) -> Markup {
                 } }
                 tbody {
                     @for row in rows {
-                        @let id = text_of(row.get("id"));
+                        @let id = json_text(row.get("id"));
                         tr {
                             @for (i, (field, _)) in res.columns.iter().enumerate() {
-                                @let cell = text_of(row.get(*field));
+                                @let cell = json_text(row.get(*field));
                                 td {
                                     @if i == 0 {
                                         a href={ "/master/" (res.slug) "/" (id) "/" } { @if cell.is_empty() { "—" } @else { (cell) } }
@@ -682,7 +673,7 @@ async fn create_form(
 /// Where a row's page is after a write: a child's parent, else the row's own list.
 fn back_to(res: &Resource, row: &Map<String, Value>) -> String {
     match res.parent {
-        Some(parent) => format!("/master/institutes/{}/", text_of(row.get(parent))),
+        Some(parent) => format!("/master/institutes/{}/", json_text(row.get(parent))),
         None => format!("/master/{}/", res.slug),
     }
 }
@@ -751,7 +742,7 @@ async fn detail(
             }
         }
     }
-    let heading = text_of(res.columns.first().and_then(|(f, _)| row.get(*f)));
+    let heading = json_text(res.columns.first().and_then(|(f, _)| row.get(*f)));
     let action = format!("/master/{}/{id}/", res.slug);
     let body = html! {
         p.muted { a href=(back_to(res, row)) { "← " @if res.parent.is_some() { "Institute" } @else { (res.title) } } }
@@ -767,7 +758,7 @@ async fn detail(
             dl.props {
                 @for Field(name, label, _, _) in res.fields {
                     dt { (label) }
-                    dd { (text_of(row.get(*name))) }
+                    dd { (json_text(row.get(*name))) }
                 }
             }
         }

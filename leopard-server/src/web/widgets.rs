@@ -367,6 +367,16 @@ pub(crate) fn minute(rfc3339: &str) -> String {
     }
 }
 
+/// A JSON value as the text of a cell or an input: strings as they are, `null` or absent as
+/// nothing, anything else as its JSON.
+pub(crate) fn json_text(value: Option<&serde_json::Value>) -> String {
+    match value {
+        None | Some(serde_json::Value::Null) => String::new(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
 // ----- query strings -------------------------------------------------------------------------
 
 /// A list page's query: its parameters in order, rebuilt into links that change one of them.
@@ -424,6 +434,14 @@ impl Query {
             out.append_pair(k, v);
         }
         out.finish()
+    }
+
+    /// The page request and the raw query of an API list operation over this query.
+    pub(crate) fn request(&self, path: &str) -> (Pagination, axum::extract::RawQuery) {
+        (
+            self.pagination(path),
+            axum::extract::RawQuery(Some(self.raw())),
+        )
     }
 
     /// The page request (`page`, `page_size`, default 25) for the API operation.

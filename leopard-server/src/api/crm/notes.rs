@@ -154,8 +154,6 @@ async fn visible_note(
     }
 }
 
-/// 403 with `message` unless `principal` wrote the note or holds the permission to `action`
-/// notes (the note is already known to be visible, so a holder is within scope).
 /// The notes rule: the note's author, or a holder of the `action` permission on notes, may
 /// edit (`Change`) or delete (`Delete`) a note of their scope. The web page shows its buttons by
 /// this very function.
@@ -164,6 +162,8 @@ pub(crate) fn may_touch(principal: &Principal, author: Option<i64>, action: Acti
         || principal.has(Permission::new(ResourceKind::Note, action))
 }
 
+/// 403 with `message` unless `principal` wrote the note or holds the permission to `action`
+/// notes (the note is already known to be visible, so a holder is within scope).
 fn author_or(
     principal: &Principal,
     note: &NoteScope,
