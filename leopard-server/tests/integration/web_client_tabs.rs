@@ -179,6 +179,11 @@ impl World {
         self.app.tenant_count(SLUG, sql).await
     }
 
+    /// Asserts that `sql` (a `count(*)`) answers `expected` in the tenant.
+    async fn expect_rows(&self, sql: &str, expected: i64) {
+        assert_eq!(self.count(sql).await, expected, "{sql}");
+    }
+
     async fn browser(&self, username: &str) -> Browser<'_> {
         Browser::signed_in(&self.app, SLUG, username).await
     }
@@ -276,25 +281,23 @@ async fn a_consultant_of_branch_a_gets_404_for_every_tab_and_form_of_a_branch_b_
             page.status
         );
     }
-    assert_eq!(
-        w.count(&format!(
-            "SELECT count(*) FROM passports WHERE client_id = {b}"
-        ))
-        .await,
-        0
-    );
-    assert_eq!(
-        w.count(&format!(
+    w.expect_rows(
+        &format!("SELECT count(*) FROM passports WHERE client_id = {b}"),
+        0,
+    )
+    .await;
+    w.expect_rows(
+        &format!(
             "SELECT count(*) FROM qualifications WHERE client_id = {b} AND course = 'Master of Bo'"
-        ))
-        .await,
-        1
-    );
-    assert_eq!(
-        w.count("SELECT count(*) FROM qualifications WHERE course = 'Sneaky'")
-            .await,
-        0
-    );
+        ),
+        1,
+    )
+    .await;
+    w.expect_rows(
+        "SELECT count(*) FROM qualifications WHERE course = 'Sneaky'",
+        0,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -350,40 +353,40 @@ async fn a_viewer_sees_no_edit_button_and_forged_posts_change_nothing() {
         let page = viewer.post(path, fields).await;
         assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}: {}", page.body);
     }
-    assert_eq!(
-        w.count("SELECT count(*) FROM passports WHERE passport_no = 'PA123456'")
-            .await,
-        1
-    );
-    assert_eq!(
-        w.count("SELECT count(*) FROM qualifications WHERE course = 'Forged'")
-            .await,
-        0
-    );
-    assert_eq!(
-        w.count(&format!(
+    w.expect_rows(
+        "SELECT count(*) FROM passports WHERE passport_no = 'PA123456'",
+        1,
+    )
+    .await;
+    w.expect_rows(
+        "SELECT count(*) FROM qualifications WHERE course = 'Forged'",
+        0,
+    )
+    .await;
+    w.expect_rows(
+        &format!(
             "SELECT count(*) FROM employments WHERE id = {}",
             w.employment_a
-        ))
-        .await,
-        1
-    );
-    assert_eq!(
-        w.count(&format!(
+        ),
+        1,
+    )
+    .await;
+    w.expect_rows(
+        &format!(
             "SELECT count(*) FROM proficiencies WHERE id = {}",
             w.proficiency_a
-        ))
-        .await,
-        1
-    );
-    assert_eq!(
-        w.count(&format!(
+        ),
+        1,
+    )
+    .await;
+    w.expect_rows(
+        &format!(
             "SELECT count(*) FROM notes WHERE id = {} AND content LIKE 'Admin says%'",
             w.note_a
-        ))
-        .await,
-        1
-    );
+        ),
+        1,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -423,37 +426,31 @@ async fn forms_without_the_csrf_token_are_refused_and_change_nothing() {
         let page = admin.post_raw(path, &wrong).await;
         assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}");
     }
-    assert_eq!(
-        w.count("SELECT count(*) FROM passports WHERE passport_no = 'NOCSRF'")
-            .await,
-        0
-    );
-    assert_eq!(
-        w.count("SELECT count(*) FROM qualifications WHERE course = 'NOCSRF'")
-            .await,
-        0
-    );
-    assert_eq!(
-        w.count(&format!(
+    w.expect_rows(
+        "SELECT count(*) FROM passports WHERE passport_no = 'NOCSRF'",
+        0,
+    )
+    .await;
+    w.expect_rows(
+        "SELECT count(*) FROM qualifications WHERE course = 'NOCSRF'",
+        0,
+    )
+    .await;
+    w.expect_rows(
+        &format!(
             "SELECT count(*) FROM employments WHERE id = {}",
             w.employment_a
-        ))
-        .await,
-        1
-    );
-    assert_eq!(
-        w.count("SELECT count(*) FROM notes WHERE content = 'NOCSRF'")
-            .await,
-        0
-    );
-    assert_eq!(
-        w.count(&format!(
-            "SELECT count(*) FROM notes WHERE id = {}",
-            w.note_a
-        ))
-        .await,
-        1
-    );
+        ),
+        1,
+    )
+    .await;
+    w.expect_rows("SELECT count(*) FROM notes WHERE content = 'NOCSRF'", 0)
+        .await;
+    w.expect_rows(
+        &format!("SELECT count(*) FROM notes WHERE id = {}", w.note_a),
+        1,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -511,34 +508,32 @@ async fn bad_input_re_renders_the_tab_with_inline_errors_and_changes_nothing() {
         .await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
     assert!(page.body.contains("Save note"));
-    assert_eq!(
-        w.count("SELECT count(*) FROM passports WHERE passport_no = 'PB999'")
-            .await,
-        0
-    );
-    assert_eq!(
-        w.count(&format!(
-            "SELECT count(*) FROM qualifications WHERE client_id = {a}"
-        ))
-        .await,
-        1
-    );
-    assert_eq!(
-        w.count(&format!(
+    w.expect_rows(
+        "SELECT count(*) FROM passports WHERE passport_no = 'PB999'",
+        0,
+    )
+    .await;
+    w.expect_rows(
+        &format!("SELECT count(*) FROM qualifications WHERE client_id = {a}"),
+        1,
+    )
+    .await;
+    w.expect_rows(
+        &format!(
             "SELECT count(*) FROM employments WHERE id = {} AND start_date = '2020-01-01'",
             w.employment_a
-        ))
-        .await,
-        1
-    );
-    assert_eq!(
-        w.count(&format!(
+        ),
+        1,
+    )
+    .await;
+    w.expect_rows(
+        &format!(
             "SELECT count(*) FROM notes WHERE id = {} AND content LIKE 'Admin says%'",
             w.note_a
-        ))
-        .await,
-        1
-    );
+        ),
+        1,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -574,13 +569,11 @@ async fn an_admin_creates_edits_and_deletes_profile_rows_through_the_tabs() {
         )
         .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
-    assert_eq!(
-        w.count(&format!(
-            "SELECT count(*) FROM passports WHERE client_id = {b} AND passport_no = 'PBO2'"
-        ))
-        .await,
-        1
-    );
+    w.expect_rows(
+        &format!("SELECT count(*) FROM passports WHERE client_id = {b} AND passport_no = 'PBO2'"),
+        1,
+    )
+    .await;
     let exam = w.exam.to_string();
     let page = admin
         .post(
@@ -630,33 +623,33 @@ async fn an_admin_creates_edits_and_deletes_profile_rows_through_the_tabs() {
         )
         .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
-    assert_eq!(
-        w.count(&format!(
+    w.expect_rows(
+        &format!(
             "SELECT count(*) FROM proficiencies WHERE client_id = {b} AND overall_score = 6.5"
-        ))
-        .await,
-        1
-    );
-    assert_eq!(
-        w.count(&format!(
+        ),
+        1,
+    )
+    .await;
+    w.expect_rows(
+        &format!(
             "SELECT count(*) FROM employments WHERE client_id = {b} AND employer_name = 'Bo Works'"
-        ))
-        .await,
-        1
-    );
-    assert_eq!(
-        w.count("SELECT count(*) FROM qualifications WHERE course = 'Master of Cooking'")
-            .await,
-        1
-    );
-    assert_eq!(
-        w.count(&format!(
+        ),
+        1,
+    )
+    .await;
+    w.expect_rows(
+        "SELECT count(*) FROM qualifications WHERE course = 'Master of Cooking'",
+        1,
+    )
+    .await;
+    w.expect_rows(
+        &format!(
             "SELECT count(*) FROM proficiencies WHERE id = {}",
             w.proficiency_a
-        ))
-        .await,
-        0
-    );
+        ),
+        0,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -684,22 +677,17 @@ async fn a_note_author_edits_and_deletes_their_note_but_not_another_users() {
         )
         .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
-    assert_eq!(
-        w.count(&format!(
-            "SELECT count(*) FROM notes WHERE id = {mine} AND content = 'Mine edited'"
-        ))
-        .await,
-        1
-    );
+    w.expect_rows(
+        &format!("SELECT count(*) FROM notes WHERE id = {mine} AND content = 'Mine edited'"),
+        1,
+    )
+    .await;
     let page = cons
         .post(&format!("/clients/{a}/notes/{mine}/delete/"), &[])
         .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
-    assert_eq!(
-        w.count(&format!("SELECT count(*) FROM notes WHERE id = {mine}"))
-            .await,
-        0
-    );
+    w.expect_rows(&format!("SELECT count(*) FROM notes WHERE id = {mine}"), 0)
+        .await;
     // The admin's note: consultants hold `change_note` but not `delete_note`, so no delete
     // button, and a forged delete is the API's 403.
     let notes = w.tab(&mut cons, a, "notes").await;
@@ -719,14 +707,11 @@ async fn a_note_author_edits_and_deletes_their_note_but_not_another_users() {
         )
         .await;
     assert_eq!(page.status, StatusCode::NOT_FOUND);
-    assert_eq!(
-        w.count(&format!(
-            "SELECT count(*) FROM notes WHERE id = {}",
-            w.note_a
-        ))
-        .await,
-        1
-    );
+    w.expect_rows(
+        &format!("SELECT count(*) FROM notes WHERE id = {}", w.note_a),
+        1,
+    )
+    .await;
 }
 
 const PNG: &[u8] = include_bytes!("fixtures/pixel.png");
@@ -750,7 +735,7 @@ async fn the_overview_uploads_shows_and_removes_a_profile_picture_by_the_apis_ru
             .await;
         assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}");
     }
-    assert_eq!(w.count(&pictures).await, 0);
+    w.expect_rows(&pictures, 0).await;
     let upload = format!("/clients/{a}/picture/?csrf={}", admin.csrf);
     // A text file named .png: the API's 400, shown on the overview's file field.
     let page = admin
@@ -758,7 +743,7 @@ async fn the_overview_uploads_shows_and_removes_a_profile_picture_by_the_apis_ru
         .await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
     assert!(page.body.contains("class=\"error\""), "{}", page.body);
-    assert_eq!(w.count(&pictures).await, 0);
+    w.expect_rows(&pictures, 0).await;
     // Over 5 MiB: the API's size limit, shown on the file field too.
     let mut big = PNG.to_vec();
     big.resize(5 * 1024 * 1024 + 1, 0);
@@ -767,12 +752,12 @@ async fn the_overview_uploads_shows_and_removes_a_profile_picture_by_the_apis_ru
         .await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
     assert!(page.body.contains("class=\"error\""), "{}", page.body);
-    assert_eq!(w.count(&pictures).await, 0);
+    w.expect_rows(&pictures, 0).await;
     let page = admin
         .post_multipart(&upload, "file", "me.png", "image/png", PNG)
         .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
-    assert_eq!(w.count(&pictures).await, 1);
+    w.expect_rows(&pictures, 1).await;
     let overview = w.tab(&mut admin, a, "overview").await;
     assert!(overview.contains(&format!("src=\"/clients/{a}/picture/?v=")));
     assert!(overview.contains("Remove picture"));
@@ -822,12 +807,12 @@ async fn the_overview_uploads_shows_and_removes_a_profile_picture_by_the_apis_ru
         )
         .await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
-    assert_eq!(w.count(&pictures).await, 1);
+    w.expect_rows(&pictures, 1).await;
     // The admin removes it.
     w.tab(&mut admin, a, "overview").await;
     let page = admin
         .post(&format!("/clients/{a}/picture/delete/"), &[])
         .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
-    assert_eq!(w.count(&pictures).await, 0);
+    w.expect_rows(&pictures, 0).await;
 }
