@@ -20,7 +20,7 @@ const SCRIPT: &str = "<script>alert(1)</script>";
 /// (branch B), and `viewer` (branch A, only view permissions of clients, passports, the
 /// profile sections, notes and reminders); clients Ana (A) and Bo (B); Ana's passport,
 /// qualification, employment, language proficiency (exam IELTS) and a note of `admin`, all
-/// carrying a `<script>` string; Bo's qualification; a reminder of Ana.
+/// carrying a `<script>` string; Bo's qualification; a reminder of Ana (its title carries one too).
 struct World {
     app: TestApp,
     _org: Org,
@@ -126,7 +126,7 @@ async fn world() -> World {
         &app,
         &root,
         "/api/v1/employments/",
-        json!({"client_id": client_a, "employer_name": "Ana Hospital", "position": "Nurse",
+        json!({"client_id": client_a, "employer_name": "Ana Hospital", "position": format!("Nurse {SCRIPT}"),
                 "start_date": "2020-01-01", "end_date": "2022-12-31", "country": "AU"}),
     )
     .await);
@@ -134,7 +134,7 @@ async fn world() -> World {
         &app,
         &root,
         "/api/v1/language-exams/",
-        json!({"name": "IELTS", "validity_term": 2}),
+        json!({"name": format!("IELTS {SCRIPT}"), "validity_term": 2}),
     )
     .await);
     let proficiency_a = id(&api_post(
@@ -156,7 +156,7 @@ async fn world() -> World {
         &app,
         &root,
         "/api/v1/reminders/",
-        json!({"title": "Call Ana about the visa", "content_type": 10, "object_id": client_a,
+        json!({"title": format!("Call Ana about the visa {SCRIPT}"), "content_type": 10, "object_id": client_a,
                 "reminder_date": "2031-05-20", "reminder_time": "09:30"}),
     )
     .await;
@@ -220,7 +220,14 @@ async fn every_tab_renders_its_rows_and_escapes_user_strings() {
     assert!(visa.contains("No visa applications."));
     let college = w.tab(&mut admin, a, "college").await;
     assert!(college.contains("No college applications."));
-    for body in [&passport, &qualifications, &notes] {
+    for body in [
+        &passport,
+        &qualifications,
+        &employments,
+        &languages,
+        &notes,
+        &reminders,
+    ] {
         assert!(!body.contains(SCRIPT));
         assert!(body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     }
