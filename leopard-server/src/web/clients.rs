@@ -567,11 +567,18 @@ async fn overview_tab(
     errors: &FormErrors,
 ) -> Result<Markup, ApiError> {
     let may_change = may(&user.auth.principal, Action::Change, ResourceKind::Client);
-    let assignees = if may_change {
-        options::assignees(&user.auth).await?
-    } else {
-        Vec::new()
+    let assignees = async {
+        if may_change {
+            options::assignees(&user.auth).await
+        } else {
+            Ok(Vec::new())
+        }
     };
+    // Independent reads (each its own tenant transaction): side by side.
+    let (assignees, picture) = tokio::try_join!(
+        assignees,
+        client_tabs::picture_card(state, user, client, errors)
+    )?;
     let props: Vec<(&str, String)> = vec![
         ("E-mail", client.email.clone()),
         ("Phone", client.phone_number.clone()),
@@ -617,7 +624,6 @@ async fn overview_tab(
         .assigned_to
         .map(|a| a.to_string())
         .unwrap_or_default();
-    let picture = client_tabs::picture_card(state, user, client, errors).await?;
     Ok(html! {
         (errors.alert(&["file"]))
         div.cards {
