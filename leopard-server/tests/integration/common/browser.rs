@@ -167,15 +167,7 @@ impl<'a> Browser<'a> {
         content_type: &str,
         bytes: &[u8],
     ) -> Page {
-        let boundary = "leopard-browser-boundary-3e9a";
-        let mut body = format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; \
-             filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n"
-        )
-        .into_bytes();
-        body.extend_from_slice(bytes);
-        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        let content_type = format!("multipart/form-data; boundary={boundary}");
+        let (content_type, body) = super::multipart(field, filename, content_type, bytes);
         self.send_body(Method::POST, path, Some((content_type, body)))
             .await
     }

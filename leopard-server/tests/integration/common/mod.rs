@@ -304,3 +304,22 @@ impl TestApp {
         self.call(Method::GET, slug, path, Some(token), None).await
     }
 }
+
+/// A `multipart/form-data` body with one file part `field` (file name `filename`, declared
+/// `content_type`): (the request's `Content-Type`, the body).
+pub fn multipart(
+    field: &str,
+    filename: &str,
+    content_type: &str,
+    bytes: &[u8],
+) -> (String, Vec<u8>) {
+    let boundary = "leopard-test-boundary-7c1f";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; \
+         filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
