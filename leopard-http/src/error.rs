@@ -52,6 +52,14 @@ pub enum ApiError {
     /// 413 `file_too_large` with a detail message (an upload beyond its limit).
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// 413 `request_too_large`: a request body beyond the server's limit (`--max-body-bytes`),
+    /// in bytes.
+    #[error("request body over {0} bytes")]
+    BodyTooLarge(usize),
+    /// 408 `request_timeout`: the client did not send its whole body in time
+    /// (`--body-timeout-secs`). The connection is closed after the answer.
+    #[error("request body not received in time")]
+    RequestTimeout,
     /// 429 `throttled`, retry after this many seconds.
     #[error("throttled for {0} s")]
     Throttled(u64),
@@ -93,6 +101,8 @@ impl ApiError {
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "file_too_large"),
+            Self::BodyTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "request_too_large"),
+            Self::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             Self::Throttled(_) => (StatusCode::TOO_MANY_REQUESTS, "throttled"),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
@@ -115,6 +125,10 @@ impl ApiError {
             Self::NotAuthenticated => "Authentication credentials were not provided.".into(),
             Self::InvalidCredentials => "No active account found with the given credentials".into(),
             Self::MethodNotAllowed => "Method not allowed.".into(),
+            Self::BodyTooLarge(limit) => {
+                format!("Request body is larger than the limit of {limit} bytes.")
+            }
+            Self::RequestTimeout => "The request body was not received in time.".into(),
             Self::Throttled(seconds) => {
                 format!("Request was throttled. Expected available in {seconds} seconds.")
             }
@@ -141,7 +155,26 @@ impl ApiError {
             Self::Throttled(seconds) => {
                 vec![(http::header::RETRY_AFTER, http::HeaderValue::from(*seconds))]
             }
-            _ => Vec::new(),
+            Self::Unavailable => vec![(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS),
+            )],
+            Self::RequestTimeout => vec![(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            )],
+            Self::Validation(_)
+            | Self::BadRequest(_)
+            | Self::NotFound(_)
+            | Self::TenantNotFound
+            | Self::TenantInactive
+            | Self::InvalidCredentials
+            | Self::Forbidden(_)
+            | Self::MethodNotAllowed
+            | Self::Conflict(_)
+            | Self::PayloadTooLarge(_)
+            | Self::BodyTooLarge(_)
+            | Self::Internal(_) => Vec::new(),
         }
     }
 
@@ -188,15 +221,7 @@ impl From<TenancyError> for ApiError {
             | TenancyError::InvalidMigrationSet(_)
             | TenancyError::Embedded(_)
             | TenancyError::EmbeddedStart { .. }) => Self::Internal(e.to_string()),
-            TenancyError::Database(e) => match e {
-                sqlx_pool_error @ (sqlx::Error::PoolTimedOut
-                | sqlx::Error::PoolClosed
-                | sqlx::Error::Io(_)) => {
-                    tracing::error!(error = %sqlx_pool_error, "database unavailable");
-                    Self::Unavailable
-                }
-                other => Self::Internal(other.to_string()),
-            },
+            TenancyError::Database(e) => e.into(),
         }
     }
 }
@@ -238,8 +263,18 @@ impl From<crate::jwt::JwtError> for ApiError {
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         match err {
-            e @ (sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)) => {
+            e @ (sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed) => {
                 tracing::error!(error = %e, "database unavailable");
+                Self::Unavailable
+            }
+            sqlx::Error::Database(db) if is_unavailability(db.code().as_deref()) => {
+                // The server is shutting down, restarting or refusing connections (SQLSTATE
+                // classes 08 and 57): the client may retry shortly.
+                tracing::error!(error = %db, "database unavailable");
                 Self::Unavailable
             }
             sqlx::Error::Database(db) if is_concurrency_refusal(db.code().as_deref()) => {
@@ -264,6 +299,16 @@ impl From<sqlx::Error> for ApiError {
 fn is_concurrency_refusal(code: Option<&str>) -> bool {
     matches!(code, Some("23503" | "40001" | "40P01"))
 }
+
+/// Whether a database error's SQLSTATE says the database is (for now) unavailable: class 08
+/// (connection exception) or 57 (operator intervention: `admin_shutdown`, `crash_shutdown`,
+/// `cannot_connect_now`, … — but not `query_canceled` 57014, a statement timeout).
+fn is_unavailability(code: Option<&str>) -> bool {
+    code.is_some_and(|c| (c.starts_with("08") || c.starts_with("57")) && c != "57014")
+}
+
+/// The `Retry-After` of a 503 (seconds): a database restart usually takes about this long.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 1;
 
 impl From<leopard_events::EventsError> for ApiError {
     fn from(err: leopard_events::EventsError) -> Self {
@@ -326,6 +371,8 @@ mod tests {
             (ApiError::MethodNotAllowed, 405, "method_not_allowed"),
             (ApiError::Conflict("c".into()), 409, "conflict"),
             (ApiError::PayloadTooLarge("p".into()), 413, "file_too_large"),
+            (ApiError::BodyTooLarge(1024), 413, "request_too_large"),
+            (ApiError::RequestTimeout, 408, "request_timeout"),
             (ApiError::Throttled(7), 429, "throttled"),
             (ApiError::Unavailable, 503, "unavailable"),
             (
@@ -343,7 +390,24 @@ mod tests {
             if code == "throttled" {
                 assert_eq!(headers[http::header::RETRY_AFTER], "7");
             }
+            if code == "unavailable" {
+                assert_eq!(headers[http::header::RETRY_AFTER], "1");
+            }
+            if code == "request_timeout" {
+                assert_eq!(headers[http::header::CONNECTION], "close");
+            }
         }
+    }
+
+    #[test]
+    fn connection_and_shutdown_sqlstates_are_unavailability_but_a_statement_timeout_is_not() {
+        for code in ["08006", "08001", "57P01", "57P02", "57P03"] {
+            assert!(is_unavailability(Some(code)), "{code}");
+        }
+        for code in ["57014", "23505", "40001", "42P01"] {
+            assert!(!is_unavailability(Some(code)), "{code}");
+        }
+        assert!(!is_unavailability(None));
     }
 
     #[tokio::test]

@@ -4,6 +4,7 @@ use axum::extract::FromRequestParts;
 use http::request::Parts;
 use leopard_tenancy::TenantContext;
 
+use crate::limits::{body_api_error, BodyLimits};
 use crate::ApiError;
 
 /// The request's tenant, put there by [`leopard_tenancy::TenancyLayer`].
@@ -46,9 +47,15 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        let limits = req.extensions().get::<BodyLimits>().copied();
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(ApiError::BadRequest(rejection.body_text())),
+            Err(rejection) if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE => Err(
+                ApiError::BodyTooLarge(limits.unwrap_or_default().max_body_bytes),
+            ),
+            Err(rejection) => Err(body_api_error(&rejection, limits.as_ref(), || {
+                ApiError::BadRequest(rejection.body_text())
+            })),
         }
     }
 }

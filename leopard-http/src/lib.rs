@@ -7,6 +7,7 @@ pub mod auth;
 mod error;
 mod extract;
 pub mod jwt;
+pub mod limits;
 pub mod pagination;
 pub mod password;
 pub mod principals;
@@ -15,8 +16,10 @@ pub mod throttle;
 
 pub use auth::{AuthUser, Authenticator, PrincipalSource};
 pub use error::ApiError;
+pub use error::UNAVAILABLE_RETRY_AFTER_SECS;
 pub use extract::{JsonBody, Tenant};
 pub use jwt::{Claims, ClaimsInput, JwtError, JwtKeys, TokenPair, TokenType};
+pub use limits::{BodyDeadlineLayer, BodyLimits};
 pub use pagination::{Page, Pagination};
 pub use password::{PasswordError, Verification};
 pub use principals::PrincipalCache;

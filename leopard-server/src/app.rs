@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{FromRef, State};
+use axum::extract::{DefaultBodyLimit, FromRef, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -58,6 +58,8 @@ pub struct AppConfig {
     pub realtime: Arc<Realtime>,
     /// Origins allowed to call the API from a browser (CORS).
     pub cors_origins: CorsOrigins,
+    /// The largest JSON or form body, and the deadline for receiving a body.
+    pub body_limits: leopard_http::BodyLimits,
     /// A web session unused this long ends (default 30 min).
     pub web_idle_timeout: Duration,
     /// A web session ends this long after login (default 12 h).
@@ -103,6 +105,7 @@ impl AppConfig {
             media_dir: PathBuf::from("./.leopard/media"),
             realtime: Arc::new(Realtime::default()),
             cors_origins: CorsOrigins::Any,
+            body_limits: leopard_http::BodyLimits::default(),
             web_idle_timeout: Duration::from_secs(30 * 60),
             web_session_lifetime: Duration::from_secs(12 * 60 * 60),
             secure_cookies: false,
@@ -123,8 +126,10 @@ pub struct LoginThrottles {
 /// Shared state of the HTTP application.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    /// Health check and platform (public schema) only.
+    /// Platform (public schema) only.
     pub(crate) pool: PgPool,
+    /// The health check's own single connection.
+    pub(crate) health_pool: PgPool,
     /// Tenant tokens and principals.
     pub(crate) auth: Arc<Authenticator>,
     /// Platform-admin tokens (keys derived from the same secret for another purpose).
@@ -176,7 +181,15 @@ pub fn router(config: AppConfig) -> Result<Router, ApiError> {
         Arc::new(PgPrincipals),
     )
     .with_principal_cache(Arc::clone(&config.principals));
+    // The health check has a connection of its own, so it answers while the request pool is
+    // exhausted (and says 503 only when the database itself is unreachable).
+    let health_pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .min_connections(0)
+        .acquire_timeout(HEALTH_TIMEOUT)
+        .connect_lazy_with(config.pool.connect_options().as_ref().clone());
     let state = AppState {
+        health_pool,
         pool: config.pool,
         auth: Arc::new(auth),
         platform_keys: Arc::new(JwtKeys::derived(&config.secret, "leopard platform tokens")?),
@@ -232,6 +245,8 @@ pub fn router(config: AppConfig) -> Result<Router, ApiError> {
         .fallback(not_found)
         .with_state(state)
         .layer(axum::middleware::from_fn(refuse_null_characters))
+        .layer(DefaultBodyLimit::max(config.body_limits.max_body_bytes))
+        .layer(leopard_http::BodyDeadlineLayer::new(config.body_limits))
         .layer(tenancy)
         .layer(
             // Spans carry the method and path only: query strings may hold tokens.
@@ -319,11 +334,15 @@ async fn not_found(request: axum::extract::Request) -> Response {
     }
 }
 
-/// `GET /health/`: 200 when the database answers within 2 s, else 503.
+/// How long the health check waits for the database.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `GET /health/`: 200 when the database answers within 2 s, else 503 (with `Retry-After`).
+/// It uses a connection of its own, not the request pool.
 async fn health(State(state): State<AppState>) -> Response {
     let check = tokio::time::timeout(
-        Duration::from_secs(2),
-        sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.pool),
+        HEALTH_TIMEOUT,
+        sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.health_pool),
     )
     .await;
     match check {
@@ -337,6 +356,10 @@ fn unhealthy(cause: &str) -> Response {
     tracing::warn!(cause, "health check failed");
     (
         StatusCode::SERVICE_UNAVAILABLE,
+        [(
+            header::RETRY_AFTER,
+            HeaderValue::from(leopard_http::UNAVAILABLE_RETRY_AFTER_SECS),
+        )],
         Json(json!({"status": "unhealthy", "service": "leopard", "error": "database unavailable"})),
     )
         .into_response()

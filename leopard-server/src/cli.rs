@@ -167,6 +167,7 @@ async fn serve_on(
     config.waker = waker;
     config.media_dir = global.data_dir.join("media");
     config.cors_origins = args.cors_origins();
+    config.body_limits = args.limits.body_limits();
     config.web_idle_timeout = Duration::from_secs(args.web_idle_timeout_secs.max(1));
     config.secure_cookies = args.auth.mode == Mode::Production;
     let realtime = Arc::new(crate::realtime::Realtime::new(
@@ -192,14 +193,10 @@ async fn serve_on(
     .context("listening for notifications")?;
     let router = app::router(config)?;
     let closing = Arc::clone(&realtime);
-    let served = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    crate::listener::serve(listener, router, args.limits.listener(), async move {
         shutdown_signal().await;
-        // Open notification streams end so the graceful shutdown can complete; clients
-        // reconnect (to another instance) and resume with Last-Event-ID.
+        // Open notification streams end (with a `retry:` hint) so the graceful shutdown can
+        // complete; clients reconnect (to another instance) and resume with Last-Event-ID.
         closing.close_all();
     })
     .await;
@@ -209,7 +206,6 @@ async fn serve_on(
         scheduler.shutdown().await;
     }
     running.shutdown().await;
-    served?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -220,6 +216,7 @@ fn worker_config(args: &ServeArgs) -> WorkerConfig {
         workers: args.event_workers.max(1),
         poll_interval: Duration::from_millis(args.event_poll_ms.max(10)),
         max_attempts: args.event_max_attempts.max(1),
+        lease: Duration::from_secs(args.event_lease_secs.max(1)),
         ..WorkerConfig::default()
     }
 }

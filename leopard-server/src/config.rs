@@ -299,6 +299,10 @@ pub struct ServeArgs {
     /// Attempts before an event is marked failed.
     #[arg(long, env = "LEOPARD_EVENT_MAX_ATTEMPTS", default_value_t = 25)]
     pub event_max_attempts: u32,
+    /// Seconds a worker's claim on an event lasts: an event claimed by a process that dies is
+    /// taken by another instance after this long.
+    #[arg(long, env = "LEOPARD_EVENT_LEASE_SECS", default_value_t = 30)]
+    pub event_lease_secs: u64,
     /// Origins allowed to call the API from a browser (CORS), e.g. `https://crm.example.com`;
     /// repeatable, or a comma-separated list. `*` allows any origin. Default: any origin in dev
     /// mode, none in production mode.
@@ -329,6 +333,48 @@ pub struct ServeArgs {
     /// Scheduler settings.
     #[command(flatten)]
     pub scheduler: SchedulerArgs,
+    /// Connection and request limits (slow and oversized clients, shutdown).
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Limits that protect the server from slow, silent and oversized clients, and bound its
+/// shutdown (`serve`, `demo`).
+#[derive(Debug, Clone, Args)]
+pub struct LimitArgs {
+    /// The largest request body a JSON or form request may carry, in bytes (a larger one is a
+    /// 413 `request_too_large`). Profile-picture uploads have their own limit (5 MiB).
+    #[arg(long, env = "LEOPARD_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Seconds a connection may take to send a request's headers, and to send its first byte
+    /// (a connection that stays silent longer is closed).
+    #[arg(long, env = "LEOPARD_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+    /// Seconds a client may take to send a whole request body (then 408 `request_timeout`).
+    #[arg(long, env = "LEOPARD_BODY_TIMEOUT_SECS", default_value_t = 30)]
+    pub body_timeout_secs: u64,
+    /// Seconds in-flight requests get to finish after SIGTERM/Ctrl-C before their connections
+    /// are dropped.
+    #[arg(long, env = "LEOPARD_SHUTDOWN_TIMEOUT_SECS", default_value_t = 20)]
+    pub shutdown_timeout_secs: u64,
+}
+
+impl LimitArgs {
+    /// The body limits the application applies.
+    pub fn body_limits(&self) -> leopard_http::BodyLimits {
+        leopard_http::BodyLimits {
+            max_body_bytes: self.max_body_bytes.max(1),
+            body_timeout: Duration::from_secs(self.body_timeout_secs.max(1)),
+        }
+    }
+
+    /// The listener's settings.
+    pub fn listener(&self) -> crate::listener::ListenerConfig {
+        crate::listener::ListenerConfig {
+            header_timeout: Duration::from_secs(self.header_timeout_secs.max(1)),
+            shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs.max(1)),
+        }
+    }
 }
 
 /// The in-server scheduler's settings (`serve`, `demo`).

@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod handlers;
 pub mod identity;
+pub mod listener;
 pub mod migrations;
 pub mod notify;
 pub mod openapi;

@@ -367,7 +367,12 @@ impl StreamState {
                         self,
                     ));
                 }
-                Wake::Received(Received::Closed) => return None,
+                Wake::Received(Received::Closed) => {
+                    // The server is shutting down: tell the client to reconnect in a second
+                    // (to another instance, or this one restarted), then end.
+                    self.finished = true;
+                    return Some((Ok(Bytes::from_static(SHUTDOWN_RETRY_FRAME)), self));
+                }
                 Wake::Heartbeat => {
                     self.replayed = Vec::new();
                     return Some((
@@ -381,6 +386,10 @@ impl StreamState {
         }
     }
 }
+
+/// The last frame of a stream the server closes on shutdown: an SSE `retry:` hint (ms), so
+/// clients reconnect after a second and resume with `Last-Event-ID`.
+pub const SHUTDOWN_RETRY_FRAME: &[u8] = b"retry: 1000\n\n";
 
 // ----- the listener ------------------------------------------------------------------------
 

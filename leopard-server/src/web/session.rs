@@ -344,11 +344,16 @@ impl WebForm {
     }
 }
 
-/// Reads an `application/x-www-form-urlencoded` body (at most 1 MiB) into its pairs.
+/// Reads an `application/x-www-form-urlencoded` body (at most 1 MiB) into its pairs: a larger
+/// one is a 413, one not received within the body deadline a 408.
 pub(crate) async fn read_form(body: Body) -> Result<Vec<(String, String)>, ApiError> {
     let bytes = axum::body::to_bytes(body, FORM_LIMIT)
         .await
-        .map_err(|_| ApiError::PayloadTooLarge("The form is too large.".into()))?;
+        .map_err(|err| {
+            leopard_http::limits::body_api_error(&err, None, || {
+                ApiError::BadRequest("The form could not be read.".into())
+            })
+        })?;
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&bytes).into_owned().collect();
     if pairs
         .iter()

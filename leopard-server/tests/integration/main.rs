@@ -20,6 +20,7 @@ mod demo_data;
 mod events;
 mod groups_permissions;
 mod institutes;
+mod limits;
 mod notes;
 mod notifications;
 mod null_characters;

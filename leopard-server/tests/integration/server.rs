@@ -114,15 +114,42 @@ async fn health_and_tenant_info_answer_per_host_with_the_original_wire_format() 
 }
 
 #[tokio::test]
-async fn health_reports_503_when_the_database_is_gone() {
+async fn health_reports_503_with_retry_after_when_the_database_is_gone() {
     let (db, _) = provisioned_db().await;
     let registry = TenantRegistry::load(db.pool().clone(), ResolveConfig::default())
         .await
         .expect("registry");
-    let app = test_router(&db, registry);
-    db.pool().close().await;
-    let (status, _, body) = get(&app, "localhost", "/health/").await;
+    // The same database settings on a port where nothing listens: the database is gone.
+    let dead_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let gone = sqlx::postgres::PgPoolOptions::new()
+        .acquire_timeout(std::time::Duration::from_secs(1))
+        .connect_lazy_with(
+            db.pool()
+                .connect_options()
+                .as_ref()
+                .clone()
+                .host("127.0.0.1")
+                .port(dead_port),
+        );
+    let provisioner = Arc::new(Provisioner::new(
+        gone.clone(),
+        migrations::set(),
+        ResolveConfig::default(),
+    ));
+    let app = app::router(app::AppConfig::new(
+        gone,
+        registry,
+        provisioner,
+        b"test-secret-test-secret-test-secret!".to_vec(),
+    ))
+    .expect("router");
+    let (status, headers, body) = get(&app, "localhost", "/health/").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(headers["retry-after"], "1");
     assert_eq!(body["status"], "unhealthy");
     assert!(
         !body.to_string().contains("closed"),

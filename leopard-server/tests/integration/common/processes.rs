@@ -21,12 +21,24 @@ pub fn free_port() -> u16 {
 /// A `leopard serve` process on `port` over `app`'s database, with a pool of `pool_size`, no
 /// scheduler, [`SECRET`] and its own `data_dir`.
 pub fn serve(app: &TestApp, port: u16, data_dir: &std::path::Path, pool_size: u32) -> Child {
+    serve_with(app, port, data_dir, pool_size, &[])
+}
+
+/// [`serve`] with extra `serve` flags (`--header-timeout-secs`, …).
+pub fn serve_with(
+    app: &TestApp,
+    port: u16,
+    data_dir: &std::path::Path,
+    pool_size: u32,
+    flags: &[&str],
+) -> Child {
     Command::new(env!("CARGO_BIN_EXE_leopard"))
         .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
         .args(["--pool-size", &pool_size.to_string()])
         .args(["--no-scheduler", "--jwt-secret", SECRET])
         .arg("--data-dir")
         .arg(data_dir)
+        .args(flags)
         .env("LEOPARD_DATABASE_URL", app.tenancy.db.url())
         .env("LEOPARD_LOG", "warn")
         .stdout(Stdio::null())
@@ -49,4 +61,34 @@ pub async fn healthy(client: &reqwest::Client, port: u16) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("the server on port {port} never became healthy");
+}
+
+/// A server process that is killed when dropped, so a failing test leaves no process behind.
+pub struct Guard(pub Child);
+
+impl Guard {
+    /// Sends SIGTERM and waits for the exit (up to `wait`): the exit status, or `None` when it
+    /// did not stop in time (it is then killed).
+    pub fn terminate(&mut self, wait: Duration) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + wait;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.0.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
