@@ -1,5 +1,6 @@
-//! The CLI commands: `serve`, `demo`, `migrate`, `tenant …` (including backup, restore, clone, verify), `user …`, `platform-admin …`,
-//! `seed …`, `events …`, `scheduler …`.
+//! The CLI commands: `serve`, `demo`, `migrate`, `tenant …` (with `backup`, `restore`, `clone`
+//! and `verify`; docs/operations.md), `user …`, `platform-admin …`, `seed …`, `events …`,
+//! `scheduler …`.
 
 use std::sync::Arc;
 use std::time::Duration;
