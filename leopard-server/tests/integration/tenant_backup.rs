@@ -638,3 +638,128 @@ async fn the_cli_backs_up_restores_verifies_and_refuses_a_damaged_archive_with_a
     assert!(!ok, "{out}");
     assert!(out.contains("already exists"), "{out}");
 }
+
+/// Logs `username` in on `host` through the server on `port`; the access token, if it worked.
+async fn login_over_http(
+    client: &reqwest::Client,
+    port: u16,
+    host: &str,
+    username: &str,
+) -> Option<String> {
+    let response = client
+        .post(format!("http://127.0.0.1:{port}/api/token/"))
+        .header("host", host)
+        .json(&json!({"username": username, "password": common::PASSWORD}))
+        .send()
+        .await
+        .ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    let body: serde_json::Value = response.json().await.ok()?;
+    body["access"].as_str().map(str::to_owned)
+}
+
+#[tokio::test]
+async fn a_running_server_answers_throughout_a_cli_backup_and_serves_the_restored_tenant_without_a_restart(
+) {
+    use common::processes::{free_port, healthy, serve};
+
+    let (app, _) = seeded().await;
+    let data = tempfile::tempdir().expect("data dir");
+    let port = free_port();
+    let mut server = serve(&app, port, data.path(), 4);
+    let client = reqwest::Client::new();
+    healthy(&client, port).await;
+    let token = login_over_http(&client, port, "acme.localhost", "root")
+        .await
+        .expect("login on acme");
+
+    // Reads through the server while the CLI takes the backup.
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let client = client.clone();
+        let stop = Arc::clone(&stop);
+        tokio::spawn(async move {
+            let (mut ok, mut other) = (0u32, Vec::new());
+            while !stop.load(Ordering::Relaxed) {
+                let status = client
+                    .get(format!("http://127.0.0.1:{port}/api/v1/clients/"))
+                    .header("host", "acme.localhost")
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16());
+                match status {
+                    Ok(200) => ok += 1,
+                    other_status => other.push(format!("{other_status:?}")),
+                }
+            }
+            (ok, other)
+        })
+    };
+    let file = data.path().join("live.leopard");
+    let file_arg = file.to_str().expect("utf-8 path").to_owned();
+    let cli = |args: Vec<String>| {
+        let url = app.tenancy.db.url().to_owned();
+        let data_dir = data.path().to_path_buf();
+        async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_leopard"))
+                .args(&args)
+                .arg("--data-dir")
+                .arg(&data_dir)
+                .env("LEOPARD_DATABASE_URL", url)
+                .env("LEOPARD_LOG", "warn")
+                .output()
+                .await
+                .expect("the binary runs")
+        }
+    };
+    let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let backup = cli(args(&["tenant", "backup", SLUG, "--out", &file_arg])).await;
+    stop.store(true, Ordering::Relaxed);
+    let (ok, other) = reader.await.expect("reader");
+    assert!(backup.status.success(), "{backup:?}");
+    assert!(
+        ok > 0 && other.is_empty(),
+        "{ok} reads answered 200; others: {other:?}"
+    );
+
+    let restore = cli(args(&[
+        "tenant",
+        "restore",
+        &file_arg,
+        "--slug",
+        "acme-live",
+    ]))
+    .await;
+    assert!(restore.status.success(), "{restore:?}");
+    // The running server learns of the new tenant by LISTEN/NOTIFY, without a restart.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let restored_token = loop {
+        if let Some(t) = login_over_http(&client, port, "acme-live.localhost", "root").await {
+            break t;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the server never served the restored tenant"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let status = client
+        .get(format!("http://127.0.0.1:{port}/api/v1/clients/"))
+        .header("host", "acme-live.localhost")
+        .bearer_auth(&restored_token)
+        .send()
+        .await
+        .expect("clients")
+        .status();
+    assert_eq!(status, reqwest::StatusCode::OK);
+
+    let term = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(term.success());
+    assert!(server.wait().expect("the server stops").success());
+}
