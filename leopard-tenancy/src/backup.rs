@@ -238,7 +238,7 @@ pub struct Restored {
     pub tenant: Tenant,
     /// The loaded tables, checked against the manifest inside the restore's transaction.
     pub tables: Vec<TableCheck>,
-    /// Media files written.
+    /// Media files written (none without a media root).
     pub media_files: usize,
     /// Wall time of the restore.
     pub duration: Duration,
@@ -886,7 +886,11 @@ impl Provisioner {
         Ok(Restored {
             tenant,
             tables,
-            media_files: manifest.media.len(),
+            media_files: if media_root.is_some() {
+                manifest.media.len()
+            } else {
+                0
+            },
             duration,
         })
     }
