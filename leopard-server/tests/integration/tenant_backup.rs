@@ -293,6 +293,22 @@ async fn a_deleted_tenants_slug_can_be_restored_into_and_its_leftover_media_dire
     assert!(verification.is_match(), "{:?}", verification.differences());
 }
 
+/// What `leopard tenant restore FILE --slug <to>` does with a file holding `bytes`: read and
+/// check it, then restore it as `to` (with the app's media directory).
+async fn restore_file(
+    app: &TestApp,
+    bytes: &[u8],
+    to: &str,
+) -> Result<leopard_tenancy::backup::Restored, TenancyError> {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("archive.leopard");
+    std::fs::write(&file, bytes).expect("file");
+    let archive = Archive::read_from(&file)?;
+    provisioner(app)
+        .restore(&archive, &slug(to), Some(media(app)))
+        .await
+}
+
 /// The bytes of a fresh archive of the seeded tenant.
 async fn archive_bytes(app: &TestApp) -> Vec<u8> {
     provisioner(app)
@@ -309,7 +325,9 @@ async fn a_restore_of_an_archive_with_a_flipped_byte_is_refused_and_leaves_no_te
     let mut bytes = archive_bytes(&app).await;
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
-    let err = Archive::from_bytes(&bytes).expect_err("refused");
+    let err = restore_file(&app, &bytes, "flipped")
+        .await
+        .expect_err("refused");
     assert!(matches!(err, TenancyError::ArchiveCorrupt(_)), "{err}");
     assert!(
         err.to_string().starts_with("corrupted tenant archive"),
@@ -323,13 +341,18 @@ async fn a_restore_of_a_truncated_archive_is_refused_and_leaves_no_tenant_behind
     let (app, _) = seeded().await;
     let bytes = archive_bytes(&app).await;
     for len in [bytes.len() - 1, bytes.len() / 2, 20] {
-        let err = Archive::from_bytes(&bytes[..len]).expect_err("refused");
+        let err = restore_file(&app, &bytes[..len], "truncated")
+            .await
+            .expect_err("refused");
         assert!(
             matches!(err, TenancyError::ArchiveCorrupt(_)),
             "cut at {len}: {err}"
         );
     }
     assert_nothing_left(&app, "truncated").await;
+    restore_file(&app, &bytes, "intact")
+        .await
+        .expect("the same archive, whole, restores");
 }
 
 #[tokio::test]
@@ -340,7 +363,9 @@ async fn a_restore_of_a_foreign_file_is_refused_and_leaves_no_tenant_behind() {
         b"",
         b"\x1f\x8b\x08\x00 a plain gzip file",
     ] {
-        let err = Archive::from_bytes(foreign).expect_err("refused");
+        let err = restore_file(&app, foreign, "foreign")
+            .await
+            .expect_err("refused");
         assert!(matches!(err, TenancyError::ArchiveForeign(_)), "{err}");
         assert!(
             err.to_string().contains("not a Leopard tenant archive"),
