@@ -220,7 +220,15 @@ impl From<TenancyError> for ApiError {
             | TenancyError::ChecksumMismatch { .. }
             | TenancyError::InvalidMigrationSet(_)
             | TenancyError::Embedded(_)
-            | TenancyError::EmbeddedStart { .. }) => Self::Internal(e.to_string()),
+            | TenancyError::EmbeddedStart { .. }
+            | TenancyError::RestoreMismatch { .. }
+            | TenancyError::Io { .. }) => Self::Internal(e.to_string()),
+            // A refused tenant archive is the caller's input at fault.
+            e @ (TenancyError::ArchiveForeign(_)
+            | TenancyError::ArchiveCorrupt(_)
+            | TenancyError::ArchiveFormat { .. }
+            | TenancyError::ArchiveMigrationVersion { .. }
+            | TenancyError::ArchiveSchema(_)) => Self::BadRequest(e.to_string()),
             TenancyError::Database(e) => e.into(),
         }
     }

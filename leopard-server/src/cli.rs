@@ -1,5 +1,6 @@
-//! The CLI commands: `serve`, `demo`, `migrate`, `tenant …`, `user …`, `platform-admin …`,
-//! `seed …`, `events …`, `scheduler …`.
+//! The CLI commands: `serve`, `demo`, `migrate`, `tenant …` (with `backup`, `restore`, `clone`
+//! and `verify`; docs/operations.md), `user …`, `platform-admin …`, `seed …`, `events …`,
+//! `scheduler …`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,6 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use indicatif::{ProgressBar, ProgressStyle};
 use leopard_core::{HostName, SchemaName, TenantSlug};
+use leopard_tenancy::backup::{Archive, Restored};
 use leopard_tenancy::migrate::{MigrateAllOptions, MigrateReport};
 use leopard_tenancy::provision::Provisioner;
 use leopard_tenancy::{Migrator, NewTenant, SubscriptionStatus, TenantRegistry};
@@ -533,8 +535,87 @@ async fn tenant_on(global: &GlobalArgs, db: &Database, cmd: TenantCommand) -> an
                 .await?;
             println!("removed {domain} from {slug}");
         }
+        TenantCommand::Backup { slug, out } => {
+            let slug = TenantSlug::parse(&slug)?;
+            let archive = provisioner
+                .backup(&slug, Some(&global.data_dir.join("media")))
+                .await?;
+            let size = archive.write_to(&out)?;
+            let m = archive.manifest();
+            println!(
+                "wrote {} ({size} bytes): tenant {slug} (schema {}, migration version {}), {} table(s), {} row(s), {} media file(s)",
+                out.display(),
+                m.source.schema,
+                m.migration_version,
+                m.tables.len(),
+                m.tables.iter().map(|t| t.rows).sum::<u64>(),
+                m.media.len()
+            );
+        }
+        TenantCommand::Restore { file, slug } => {
+            let slug = TenantSlug::parse(&slug)?;
+            let archive = Archive::read_from(&file)?;
+            let restored = provisioner
+                .restore(&archive, &slug, Some(&global.data_dir.join("media")))
+                .await?;
+            print_restored(&restored, &archive);
+        }
+        TenantCommand::Clone { source, target } => {
+            let source = TenantSlug::parse(&source)?;
+            let target = TenantSlug::parse(&target)?;
+            let media = global.data_dir.join("media");
+            let archive = provisioner.backup(&source, Some(&media)).await?;
+            let restored = provisioner.restore(&archive, &target, Some(&media)).await?;
+            print_restored(&restored, &archive);
+        }
+        TenantCommand::Verify { slug, file } => {
+            let slug = TenantSlug::parse(&slug)?;
+            let archive = Archive::read_from(&file)?;
+            let verification = provisioner
+                .verify(&slug, &archive, Some(&global.data_dir.join("media")))
+                .await?;
+            let differences = verification.differences();
+            if !differences.is_empty() {
+                for line in &differences {
+                    println!("DIFFERS {line}");
+                }
+                bail!(
+                    "tenant {slug} differs from {} in {} place(s)",
+                    file.display(),
+                    differences.len()
+                );
+            }
+            println!(
+                "tenant {slug} matches {}: {} table(s) with equal row counts and content hashes, {} media file(s) equal",
+                file.display(),
+                verification.tables.len(),
+                verification.media.len()
+            );
+        }
     }
     Ok(())
+}
+
+/// What `tenant restore` and `tenant clone` print: the new tenant and its verification.
+fn print_restored(restored: &Restored, archive: &Archive) {
+    let t = &restored.tenant;
+    let m = archive.manifest();
+    println!(
+        "restored tenant {} ({}) in schema {} from a backup of {} taken {} in {} ms; domains: {}",
+        t.slug,
+        t.name,
+        t.schema_name.as_str(),
+        m.source.slug,
+        m.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        restored.duration.as_millis(),
+        t.domains.join(", ")
+    );
+    println!(
+        "verified: {} table(s), {} row(s), each table's row count and content hash equal to the archive's; {} media file(s) written",
+        restored.tables.len(),
+        m.tables.iter().map(|t| t.rows).sum::<u64>(),
+        restored.media_files
+    );
 }
 
 /// The first Super Admin requested with `tenant create --admin-*`, checked before anything is

@@ -514,6 +514,39 @@ pub enum TenantCommand {
     /// Manage a tenant's domains.
     #[command(subcommand)]
     Domain(DomainCommand),
+    /// Write one archive of a tenant: its schema's rows (one consistent snapshot, safe while
+    /// servers run), its media files (`<data-dir>/media/<schema>`) and a manifest of hashes.
+    Backup {
+        /// The tenant's slug.
+        slug: String,
+        /// The archive file to write (written as `<FILE>.partial`, then renamed).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore an archive as a NEW tenant (refused for a damaged or foreign archive, another
+    /// migration version, or a slug in use; a refusal leaves nothing behind).
+    Restore {
+        /// The archive file.
+        file: PathBuf,
+        /// The new tenant's slug (may be the slug of a deleted tenant).
+        #[arg(long)]
+        slug: String,
+    },
+    /// Copy a tenant into a new one (backup and restore in memory), e.g. for staging.
+    Clone {
+        /// The tenant to copy.
+        source: String,
+        /// The new tenant's slug.
+        target: String,
+    },
+    /// Compare a tenant with an archive: per table row count and content hash, per media file
+    /// size and hash. Exits non-zero when anything differs.
+    Verify {
+        /// The tenant's slug.
+        slug: String,
+        /// The archive file.
+        file: PathBuf,
+    },
 }
 
 /// Options of `tenant create`.

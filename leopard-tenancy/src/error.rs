@@ -75,9 +75,72 @@ pub enum TenancyError {
     /// A database operation failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// A file is not a Leopard tenant archive (it lacks the format magic).
+    #[error("not a Leopard tenant archive: {0}")]
+    ArchiveForeign(String),
+    /// A tenant archive is damaged or truncated (a hash, a length or the compressed stream
+    /// does not check out).
+    #[error("corrupted tenant archive: {0}")]
+    ArchiveCorrupt(String),
+    /// A tenant archive's container format is not one this binary reads.
+    #[error("tenant archive format version {found} is not supported (this binary reads version {supported})")]
+    ArchiveFormat {
+        /// The archive's format version.
+        found: u32,
+        /// The version this binary reads.
+        supported: u32,
+    },
+    /// A tenant archive was taken at another tenant migration version than this binary's.
+    #[error("{}", migration_mismatch(*.archive, *.binary))]
+    ArchiveMigrationVersion {
+        /// The tenant migration version the archive's schema had.
+        archive: i64,
+        /// The latest tenant migration version of this binary.
+        binary: i64,
+    },
+    /// A tenant archive's tables or columns differ from the schema this binary provisions.
+    #[error("the archive does not fit this binary's tenant schema: {0}")]
+    ArchiveSchema(String),
+    /// The rows loaded by a restore differ from the archive's manifest (nothing was kept).
+    #[error("restored tenant {slug} does not match the archive: {message}")]
+    RestoreMismatch {
+        /// The tenant being restored.
+        slug: String,
+        /// The first differences.
+        message: String,
+    },
+    /// Reading or writing a file (an archive, a media file) failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory at fault.
+        path: String,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+}
+
+/// The message of [`TenancyError::ArchiveMigrationVersion`].
+fn migration_mismatch(archive: i64, binary: i64) -> String {
+    if archive > binary {
+        format!(
+            "the archive was taken at tenant migration version {archive}, newer than this binary's {binary}: restore it with a newer leopard"
+        )
+    } else {
+        format!(
+            "the archive was taken at tenant migration version {archive}, older than this binary's {binary}: restore it with the leopard release that wrote it, then run `leopard migrate --all`"
+        )
+    }
 }
 
 impl TenancyError {
+    /// An [`TenancyError::Io`] error about `path`.
+    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+
     /// Maps unique-violation database errors onto [`TenancyError::AlreadyExists`].
     pub(crate) fn from_insert(err: sqlx::Error, what: &'static str, value: &str) -> Self {
         match &err {

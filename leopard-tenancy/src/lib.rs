@@ -11,9 +11,13 @@
 //!   activate, deactivate or drop it; manage its domains.
 //! - [`migrate`]: embedded shared and tenant migration sets; apply shared, one schema, or all
 //!   schemas with bounded parallelism, persisted per-tenant status, resume and `skip_failing`.
+//! - [`backup`]: tenant backup archives (one consistent snapshot of a schema's rows plus its
+//!   media files and a manifest of hashes), restore into a new tenant in one transaction, clone,
+//!   and verification of a tenant against an archive.
 //! - [`embedded`]: a private PostgreSQL cluster started from the local binaries.
 //! - `testing` (feature): [`testing::TestDatabase`], a fresh database per test.
 
+pub mod backup;
 pub mod context;
 pub mod embedded;
 mod error;
@@ -25,6 +29,7 @@ pub mod registry;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use backup::{Archive, Manifest, Restored, Verification};
 pub use context::{TenantContext, TenantTx};
 pub use error::TenancyError;
 pub use layer::{TenancyLayer, TenancyService};

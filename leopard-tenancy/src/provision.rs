@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use leopard_core::{HostName, SchemaName, TenantId, TenantSlug};
-use sqlx::postgres::{PgPool, PgRow};
+use sqlx::postgres::{PgConnection, PgPool, PgRow};
 use sqlx::Row;
 
 use crate::migrate::{apply_one, execute_script, millis, MigrationSet, LEDGER_DDL};
@@ -48,8 +48,30 @@ impl Provisioner {
     /// (`<slug>-<app>.<base>` as primary, `<slug>.<base>`, plus `new.domains`) and its migration
     /// status — all in one transaction, so a failure leaves nothing behind.
     pub async fn create(&self, new: NewTenant) -> Result<Provisioned, TenancyError> {
-        new.validate()?;
         let started = Instant::now();
+        let mut tx = self.pool.begin().await?;
+        self.create_in(&mut tx, &new, started).await?;
+        tx.commit().await?;
+        let duration = started.elapsed();
+        tracing::info!(
+            slug = new.slug.as_str(),
+            ms = duration.as_millis() as u64,
+            "provisioned tenant"
+        );
+        let tenant = self.get(&new.slug).await?;
+        Ok(Provisioned { tenant, duration })
+    }
+
+    /// The work of [`Provisioner::create`] inside the caller's transaction `conn` (restoring a
+    /// backup loads its rows in the same transaction, so a refused load leaves no tenant).
+    /// Returns the new registry id.
+    pub(crate) async fn create_in(
+        &self,
+        conn: &mut PgConnection,
+        new: &NewTenant,
+        started: Instant,
+    ) -> Result<i64, TenancyError> {
+        new.validate()?;
         let schema = new.slug.schema_name();
         let mut domains: Vec<String> = self
             .config
@@ -64,7 +86,6 @@ impl Provisioner {
         }
         let primary: Vec<bool> = (0..domains.len()).map(|i| i == 0).collect();
 
-        let mut tx = self.pool.begin().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO public.leopard_tenants
                 (slug, schema_name, name, subscription_status, settings, max_users,
@@ -80,7 +101,7 @@ impl Provisioner {
         .bind(new.max_users)
         .bind(&new.contact_email)
         .bind(&new.contact_phone)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut *conn)
         .await
         .map_err(|e| TenancyError::from_insert(e, "tenant", new.slug.as_str()))?;
 
@@ -91,16 +112,16 @@ impl Provisioner {
         .bind(id)
         .bind(&domains)
         .bind(&primary)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await
         .map_err(|e| TenancyError::from_insert(e, "domain", &domains.join(", ")))?;
 
         // CREATE SCHEMA stays a statement of its own (Citus schema-based sharding needs that).
-        execute_script(&mut tx, &format!("CREATE SCHEMA {}", schema.quoted()))
+        execute_script(conn, &format!("CREATE SCHEMA {}", schema.quoted()))
             .await
             .map_err(|e| TenancyError::from_insert(e, "schema", schema.as_str()))?;
         execute_script(
-            &mut tx,
+            conn,
             &format!(
                 "SET LOCAL search_path TO {}, public; {LEDGER_DDL}",
                 schema.quoted()
@@ -108,7 +129,7 @@ impl Provisioner {
         )
         .await?;
         for migration in self.set.tenant() {
-            apply_one(&mut tx, &schema, migration).await?;
+            apply_one(conn, &schema, migration).await?;
         }
         let elapsed = millis(started.elapsed());
         sqlx::query(
@@ -119,7 +140,7 @@ impl Provisioner {
         .bind(id)
         .bind(self.set.latest_tenant_version())
         .bind(elapsed)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
         sqlx::query(
             "UPDATE public.leopard_tenants SET provisioned_at = now(), provision_ms = $2
@@ -127,17 +148,19 @@ impl Provisioner {
         )
         .bind(id)
         .bind(elapsed)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
-        tx.commit().await?;
-        let duration = started.elapsed();
-        tracing::info!(
-            slug = new.slug.as_str(),
-            ms = duration.as_millis() as u64,
-            "provisioned tenant"
-        );
-        let tenant = self.get(&new.slug).await?;
-        Ok(Provisioned { tenant, duration })
+        Ok(id)
+    }
+
+    /// The migration set this provisioner applies.
+    pub(crate) fn migration_set(&self) -> &MigrationSet {
+        &self.set
+    }
+
+    /// The pool this provisioner works on.
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
     }
 
     /// One tenant by slug.

@@ -39,6 +39,7 @@ mod server;
 mod sse;
 mod sse_processes;
 mod tasks;
+mod tenant_backup;
 mod tenant_binding;
 mod usernames;
 mod users;
