@@ -72,21 +72,23 @@ fn stage_options() -> Vec<(String, String)> {
 pub(crate) async fn list(user: WebUser, RawQuery(raw): RawQuery) -> Response {
     let query = Query::parse(raw.as_deref());
     let auth = &user.auth;
-    let page_of = api::list(
-        auth.clone(),
-        query.pagination("/clients/"),
-        RawQuery(Some(query.raw())),
-    )
-    .await;
+    // The rows and the filter bar's options are independent reads: side by side.
+    let (page_of, options) = tokio::join!(
+        api::list(
+            auth.clone(),
+            query.pagination("/clients/"),
+            RawQuery(Some(query.raw())),
+        ),
+        async { tokio::try_join!(options::branches(auth), options::assignees(auth)) },
+    );
     let Json(rows) = match page_of {
         Ok(rows) => rows,
         Err(err) => return error_page(&err, Some(&user)),
     };
-    let (branch_list, assignees) =
-        match tokio::try_join!(options::branches(auth), options::assignees(auth)) {
-            Ok(options) => options,
-            Err(err) => return error_page(&err, Some(&user)),
-        };
+    let (branch_list, assignees) = match options {
+        Ok(options) => options,
+        Err(err) => return error_page(&err, Some(&user)),
+    };
     let principal = &auth.principal;
     let may_delete = may(principal, Action::Delete, ResourceKind::Client);
     let none = FormErrors::default();
