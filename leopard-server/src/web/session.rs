@@ -444,3 +444,21 @@ pub(crate) fn see_other(location: &str) -> Response {
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_idle_clock_is_written_at_most_once_a_second_or_every_hundredth_of_the_timeout() {
+        assert_eq!(
+            touch_interval(Duration::from_secs(1800)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            touch_interval(Duration::from_secs(1)),
+            Duration::from_millis(10)
+        );
+        assert_eq!(touch_interval(Duration::ZERO), Duration::ZERO);
+    }
+}

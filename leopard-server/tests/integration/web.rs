@@ -206,6 +206,24 @@ async fn an_idle_session_expires() {
 }
 
 #[tokio::test]
+async fn a_session_in_use_outlives_its_idle_timeout() {
+    // Its idle clock is written at most every hundredth of the timeout (here 10 ms), so
+    // requests closer together than the timeout keep it alive past it.
+    let app = TestApp::with_config(&[SLUG], |config| {
+        config.web_idle_timeout = Duration::from_secs(1);
+    })
+    .await;
+    app.user(SLUG, "admin", Some(Role::SuperAdmin), &[], &[])
+        .await;
+    let mut browser = Browser::new(&app, SLUG);
+    browser.login("admin").await;
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(browser.get("/").await.status, StatusCode::OK);
+    }
+}
+
+#[tokio::test]
 async fn a_deactivated_user_loses_the_session_on_the_next_request() {
     let (app, _) = setup().await;
     let mut browser = Browser::new(&app, SLUG);
