@@ -8,8 +8,9 @@
 #   scripts/bench-web.sh [duration=20s] [connections=16]
 #
 # The page numbers include everything a page does beyond the API call: the session lookup
-# (one statement, plus the principal and the unread count), the branch and assignee options of
-# the filter bar, and rendering. Builds the release binary and seeds like scripts/bench-crm.sh.
+# (one statement, the principal from the principal cache, the unread count), the branch and
+# assignee options of the filter bar (cached per user, web/options.rs), and rendering.
+# scripts/profile-web.sh shows where the time goes (docs/performance.md). Builds the release binary and seeds like scripts/bench-crm.sh.
 set -euo pipefail
 
 DURATION="${1:-20s}"

@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 use http::request::Parts;
 use leopard_core::UserId;
 use leopard_rbac::Principal;
-use leopard_tenancy::TenantContext;
+use leopard_tenancy::{TenantContext, TenantInfo};
 use sqlx::PgConnection;
 
 use crate::jwt::{Claims, JwtKeys, TokenType};
@@ -112,17 +112,12 @@ impl Authenticator {
         let principal = match self.cache.get(tenant.tenant(), user_id) {
             Some(principal) => principal,
             None => {
-                let generation = self.cache.generation();
                 let mut tx = tenant.begin().await?;
                 let principal = self
-                    .source
-                    .load(&mut tx, user_id)
+                    .load_principal(&mut tx, tenant.tenant(), user_id)
                     .await?
                     .ok_or(ApiError::Unauthorized)?;
                 tx.commit().await?;
-                let principal = Arc::new(principal);
-                self.cache
-                    .store(tenant.tenant(), user_id, Arc::clone(&principal), generation);
                 principal
             }
         };
@@ -133,6 +128,42 @@ impl Authenticator {
             tenant: tenant.clone(),
             principals: Arc::clone(&self.cache),
         })
+    }
+}
+
+impl Authenticator {
+    /// The principal of the active user `user_id` of `tenant`, as [`Authenticator::authenticate`]
+    /// finds it: from the cache when it is live and holds a fresh entry (no database round
+    /// trip), else loaded through the source on `conn` (a transaction of that tenant) and
+    /// stored. `None` when there is no such active user.
+    pub async fn principal(
+        &self,
+        conn: &mut PgConnection,
+        tenant: &TenantInfo,
+        user_id: i64,
+    ) -> Result<Option<Arc<Principal>>, ApiError> {
+        match self.cache.get(tenant, user_id) {
+            Some(principal) => Ok(Some(principal)),
+            None => self.load_principal(conn, tenant, user_id).await,
+        }
+    }
+
+    /// Loads the principal through the source and stores it, unless an invalidation raced
+    /// with the load (the generation is read first).
+    async fn load_principal(
+        &self,
+        conn: &mut PgConnection,
+        tenant: &TenantInfo,
+        user_id: i64,
+    ) -> Result<Option<Arc<Principal>>, ApiError> {
+        let generation = self.cache.generation();
+        let Some(principal) = self.source.load(conn, user_id).await? else {
+            return Ok(None);
+        };
+        let principal = Arc::new(principal);
+        self.cache
+            .store(tenant, user_id, Arc::clone(&principal), generation);
+        Ok(Some(principal))
     }
 }
 

@@ -149,6 +149,8 @@ pub struct AppState {
     pub(crate) realtime: Arc<Realtime>,
     /// Web sessions: lifetimes, cookie security, the CSRF key.
     pub(crate) web: Arc<crate::web::WebConfig>,
+    /// The web pages' cached option lists (valid while the principal cache is unchanged).
+    pub(crate) web_options: Arc<crate::web::OptionCache>,
 }
 
 impl FromRef<AppState> for Arc<Authenticator> {
@@ -211,6 +213,7 @@ pub fn router(config: AppConfig) -> Result<Router, ApiError> {
             config.web_session_lifetime,
             config.secure_cookies,
         )),
+        web_options: Arc::new(crate::web::OptionCache::default()),
     };
     let registry = Arc::clone(&config.registry);
     let mut tenancy = TenancyLayer::new(config.registry);

@@ -87,6 +87,11 @@ pub const TENANT: &[Migration] = &[
         "principal_notices",
         include_str!("../migrations/tenant/0015_principal_notices.sql"),
     ),
+    Migration::new(
+        16,
+        "option_notices",
+        include_str!("../migrations/tenant/0016_option_notices.sql"),
+    ),
 ];
 
 /// Shared migrations of the server (the public schema), after the registry's own.

@@ -69,24 +69,31 @@ fn stage_options() -> Vec<(String, String)> {
 }
 
 /// `GET /clients/`.
-pub(crate) async fn list(user: WebUser, RawQuery(raw): RawQuery) -> Response {
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    user: WebUser,
+    RawQuery(raw): RawQuery,
+) -> Response {
     let query = Query::parse(raw.as_deref());
     let auth = &user.auth;
-    let page_of = api::list(
-        auth.clone(),
-        query.pagination("/clients/"),
-        RawQuery(Some(query.raw())),
-    )
-    .await;
+    // The rows and the filter bar's options are independent reads: side by side.
+    let (page_of, options) = tokio::join!(
+        api::list(
+            auth.clone(),
+            query.pagination("/clients/"),
+            RawQuery(Some(query.raw())),
+        ),
+        options::filter_options(&state.web_options, auth),
+    );
     let Json(rows) = match page_of {
         Ok(rows) => rows,
         Err(err) => return error_page(&err, Some(&user)),
     };
-    let (branch_list, assignees) =
-        match tokio::try_join!(options::branches(auth), options::assignees(auth)) {
-            Ok(options) => options,
-            Err(err) => return error_page(&err, Some(&user)),
-        };
+    let options = match options {
+        Ok(options) => options,
+        Err(err) => return error_page(&err, Some(&user)),
+    };
+    let (branch_list, assignees) = &*options;
     let principal = &auth.principal;
     let may_delete = may(principal, Action::Delete, ResourceKind::Client);
     let none = FormErrors::default();
@@ -111,7 +118,7 @@ pub(crate) async fn list(user: WebUser, RawQuery(raw): RawQuery) -> Response {
                 label.sr-only for="f-branch" { "Branch" }
                 select #f-branch name="branch" data-autosubmit {
                     option value="" { "All branches" }
-                    @for (value, label) in &branch_list {
+                    @for (value, label) in branch_list {
                         option value=(value) selected[query.get("branch") == Some(value.as_str())] { (label) }
                     }
                 }
@@ -119,7 +126,7 @@ pub(crate) async fn list(user: WebUser, RawQuery(raw): RawQuery) -> Response {
             label.sr-only for="f-assigned" { "Assignee" }
             select #f-assigned name="assigned_to" data-autosubmit {
                 option value="" { "Anyone" }
-                @for (value, label) in &assignees {
+                @for (value, label) in assignees {
                     option value=(value) selected[query.get("assigned_to") == Some(value.as_str())] { (label) }
                 }
             }

@@ -47,6 +47,7 @@ mod tasks;
 mod visa;
 pub(crate) mod widgets;
 
+pub use options::OptionCache;
 pub use session::{WebConfig, WebForm, WebUser};
 
 /// The Content-Security-Policy of every page: nothing from another origin, no inline script or

@@ -1,6 +1,15 @@
 //! The choices of the work screens' forms, each the API's own list (so a choice the API would
 //! refuse is never offered): the clients in scope, the users one may assign to, the branches in
 //! scope. An option list holds at most 1,000 rows, the API's largest page.
+//!
+//! The clients list's filter bar takes its two lists from an [`OptionCache`]: per user, kept
+//! while the principal cache has seen no change (its generation moves on every notice of
+//! tenant migrations 15 and 16: memberships, permissions, activity, branches, and the names the
+//! lists show), and only while that cache is live. Forms read their lists fresh.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use axum::extract::RawQuery;
 use axum::Json;
@@ -98,6 +107,91 @@ pub(crate) async fn branches(auth: &AuthUser) -> Result<Options, ApiError> {
         .into_iter()
         .map(|b| (b.id.to_string(), b.name))
         .collect())
+}
+
+/// The branches and the assignees of one user's filter bar.
+pub(crate) type FilterOptions = (Options, Options);
+
+/// How long a cached entry may be used (a bound, like the principal cache's; invalidation is
+/// the mechanism).
+const OPTION_TTL: Duration = leopard_http::principals::DEFAULT_TTL;
+/// Entries kept at most (the cache starts over when full).
+const OPTION_CAPACITY: usize = 10_000;
+
+#[derive(Debug)]
+struct CachedOptions {
+    generation: u64,
+    stored: Instant,
+    lists: Arc<FilterOptions>,
+}
+
+/// The filter options of each (tenant, user), valid while the principal cache is live and its
+/// generation is the one read before they were loaded. See the module documentation.
+#[derive(Debug, Default)]
+pub struct OptionCache {
+    entries: RwLock<HashMap<(i64, i64), CachedOptions>>,
+}
+
+impl OptionCache {
+    fn key(auth: &AuthUser) -> (i64, i64) {
+        (auth.tenant.tenant().id.0, auth.user_id.get())
+    }
+
+    fn get(&self, auth: &AuthUser) -> Option<Arc<FilterOptions>> {
+        if !auth.principals.is_live() {
+            return None;
+        }
+        let entries = self.entries.read().ok()?;
+        let entry = entries.get(&Self::key(auth))?;
+        (entry.generation == auth.principals.generation() && entry.stored.elapsed() < OPTION_TTL)
+            .then(|| Arc::clone(&entry.lists))
+    }
+
+    fn store(&self, auth: &AuthUser, generation: u64, lists: Arc<FilterOptions>) {
+        if !auth.principals.is_live() || auth.principals.generation() != generation {
+            return;
+        }
+        let Ok(mut entries) = self.entries.write() else {
+            return;
+        };
+        if entries.len() >= OPTION_CAPACITY {
+            entries.clear();
+        }
+        entries.insert(
+            Self::key(auth),
+            CachedOptions {
+                generation,
+                stored: Instant::now(),
+                lists,
+            },
+        );
+    }
+
+    /// How many users' options are cached.
+    pub fn len(&self) -> usize {
+        self.entries.read().map_or(0, |e| e.len())
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// [`branches`] and [`assignees`] of `auth`, from `cache` when it holds them for the current
+/// generation, else read (side by side) and stored.
+pub(crate) async fn filter_options(
+    cache: &OptionCache,
+    auth: &AuthUser,
+) -> Result<Arc<FilterOptions>, ApiError> {
+    if let Some(lists) = cache.get(auth) {
+        return Ok(lists);
+    }
+    // Read before the lists: a change that lands during the reads makes the store a no-op.
+    let generation = auth.principals.generation();
+    let lists = Arc::new(tokio::try_join!(branches(auth), assignees(auth))?);
+    cache.store(auth, generation, Arc::clone(&lists));
+    Ok(lists)
 }
 
 /// `options` with `(value, label)` added when `value` is set and not among them (a stored

@@ -176,24 +176,41 @@ pub(crate) async fn create_session(
     Ok(token)
 }
 
-/// The user of a live session, touched (its idle clock restarts): id, username, e-mail and
-/// display name.
+/// How often a session's idle clock is written: at most once a second, or a hundredth of the
+/// idle timeout when that is shorter. A burst of requests of one session (a page and its
+/// fragments, several tabs) then reads the row instead of queueing on its lock and writing it
+/// every time; a session may end up to this much before a full idle timeout without requests.
+fn touch_interval(idle: Duration) -> Duration {
+    (idle / 100).min(Duration::from_secs(1))
+}
+
+/// The user of a live session, touched (its idle clock restarts, unless it did within
+/// [`touch_interval`]): id, username, e-mail and display name. One statement.
 async fn touch_session(
     conn: &mut PgConnection,
     hash: &[u8],
     idle: Duration,
 ) -> Result<Option<(i64, String, String, String)>, ApiError> {
     Ok(sqlx::query_as(
-        "UPDATE web_sessions s SET last_seen_at = now()
-           FROM users u
-          WHERE s.token_hash = $1 AND u.id = s.user_id AND u.is_active
-            AND s.expires_at > now()
-            AND s.last_seen_at > now() - make_interval(secs => $2)
-          RETURNING u.id, u.username, u.email,
-                    coalesce(nullif(trim(u.first_name || ' ' || u.last_name), ''), u.username)",
+        "WITH live AS (
+             SELECT s.token_hash, u.id, u.username, u.email,
+                    coalesce(nullif(trim(u.first_name || ' ' || u.last_name), ''), u.username)
+                        AS display_name
+               FROM web_sessions s JOIN users u ON u.id = s.user_id AND u.is_active
+              WHERE s.token_hash = $1
+                AND s.expires_at > now()
+                AND s.last_seen_at > now() - make_interval(secs => $2)
+         ), touched AS (
+             UPDATE web_sessions s SET last_seen_at = now()
+               FROM live
+              WHERE s.token_hash = live.token_hash
+                AND s.last_seen_at <= now() - make_interval(secs => $3)
+         )
+         SELECT id, username, email, display_name FROM live",
     )
     .bind(hash)
     .bind(idle.as_secs_f64())
+    .bind(touch_interval(idle).as_secs_f64())
     .fetch_optional(&mut *conn)
     .await?)
 }
@@ -288,7 +305,12 @@ impl FromRequestParts<AppState> for WebUser {
         else {
             return Err(NoSession::Login(next));
         };
-        let Some(principal) = crate::identity::load_principal(&mut tx, user_id).await? else {
+        // The principal as the API's token path finds it: cached, or loaded in this transaction.
+        let Some(principal) = state
+            .auth
+            .principal(&mut tx, tenant.tenant(), user_id)
+            .await?
+        else {
             return Err(NoSession::Login(next));
         };
         let unread = crate::api::crm::notifications::count_unread(&mut tx, user_id).await?;
@@ -309,7 +331,7 @@ impl FromRequestParts<AppState> for WebUser {
             auth: AuthUser {
                 user_id: UserId(user_id),
                 claims,
-                principal: Arc::new(principal),
+                principal,
                 tenant,
                 principals: Arc::clone(state.auth.principals()),
             },
@@ -426,4 +448,22 @@ pub(crate) fn see_other(location: &str) -> Response {
         )],
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_idle_clock_is_written_at_most_once_a_second_or_every_hundredth_of_the_timeout() {
+        assert_eq!(
+            touch_interval(Duration::from_secs(1800)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            touch_interval(Duration::from_secs(1)),
+            Duration::from_millis(10)
+        );
+        assert_eq!(touch_interval(Duration::ZERO), Duration::ZERO);
+    }
 }

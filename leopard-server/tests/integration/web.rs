@@ -206,6 +206,24 @@ async fn an_idle_session_expires() {
 }
 
 #[tokio::test]
+async fn a_session_in_use_outlives_its_idle_timeout() {
+    // Its idle clock is written at most every hundredth of the timeout (here 10 ms), so
+    // requests closer together than the timeout keep it alive past it.
+    let app = TestApp::with_config(&[SLUG], |config| {
+        config.web_idle_timeout = Duration::from_secs(1);
+    })
+    .await;
+    app.user(SLUG, "admin", Some(Role::SuperAdmin), &[], &[])
+        .await;
+    let mut browser = Browser::new(&app, SLUG);
+    browser.login("admin").await;
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(browser.get("/").await.status, StatusCode::OK);
+    }
+}
+
+#[tokio::test]
 async fn a_deactivated_user_loses_the_session_on_the_next_request() {
     let (app, _) = setup().await;
     let mut browser = Browser::new(&app, SLUG);
@@ -859,4 +877,53 @@ async fn the_assignee_choices_of_the_client_and_visa_forms_offer_every_assignabl
             assert!(page.body.contains(&name), "{path} does not offer {name}");
         }
     }
+}
+
+#[tokio::test]
+async fn the_clients_filter_options_are_cached_per_user_until_a_principal_notice() {
+    let cache = std::sync::Arc::new(leopard_http::PrincipalCache::default());
+    let kept = std::sync::Arc::clone(&cache);
+    let app = TestApp::with_config(&[SLUG], move |config| config.principals = kept).await;
+    let org = app.seed_org(SLUG).await;
+    app.user(SLUG, "admin", Some(Role::SuperAdmin), &[], &[])
+        .await;
+    let mut browser = Browser::new(&app, SLUG);
+    browser.login("admin").await;
+    let rename = |name: &'static str| {
+        let app = &app;
+        async move {
+            let mut tx = app.context(SLUG).begin().await.expect("tx");
+            sqlx::query("UPDATE branches SET name = $1 WHERE id = $2")
+                .bind(name)
+                .bind(org.a)
+                .execute(&mut *tx)
+                .await
+                .expect("rename");
+            tx.commit().await.expect("commit");
+        }
+    };
+    // Not live (no listener): every page reads the lists.
+    rename("Branch Alpha").await;
+    assert!(browser.get("/clients/").await.body.contains("Branch Alpha"));
+    cache.set_live(true);
+    assert!(browser.get("/clients/").await.body.contains("Branch Alpha"));
+    // A rename sends the tenant's notice (tenant migration 16)...
+    let mut listener = sqlx::postgres::PgListener::connect_with(app.tenancy.db.pool())
+        .await
+        .expect("listener");
+    listener
+        .listen(leopard_server::principals::CHANNEL)
+        .await
+        .expect("listen");
+    rename("Branch Aleph").await;
+    let notice = tokio::time::timeout(Duration::from_secs(5), listener.recv())
+        .await
+        .expect("a notice within 5 s")
+        .expect("notice");
+    // ...until it arrives the cached list is shown; the listener's handling drops it.
+    assert!(browser.get("/clients/").await.body.contains("Branch Alpha"));
+    cache.invalidate_schema(notice.payload());
+    let page = browser.get("/clients/").await;
+    assert!(page.body.contains("Branch Aleph"), "{}", page.body);
+    assert!(!page.body.contains("Branch Alpha"));
 }
