@@ -169,7 +169,10 @@ pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
         .collect()
 }
 
-fn parse_positive(name: &str, raw: Option<&str>, default: i64) -> Result<i64, ApiError> {
+/// The value of query parameter `name` (`page`, `page_size`) as the extractor reads it:
+/// `default` when absent or empty, a positive integer, else the 400 of field `name`. For a
+/// caller that builds its [`Pagination`] itself (the web UI calling a list in-process).
+pub fn parse_positive(name: &str, raw: Option<&str>, default: i64) -> Result<i64, ApiError> {
     match raw {
         None | Some("") => Ok(default),
         Some(v) => match v.parse::<i64>() {

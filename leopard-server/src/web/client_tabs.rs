@@ -14,16 +14,17 @@ use axum::extract::{FromRequest, Multipart, Path, RawQuery, Request, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Json;
-use leopard_http::{ApiError, AuthUser, JsonBody};
+use leopard_http::pagination::MAX_PAGE_SIZE;
+use leopard_http::{ApiError, AuthUser, JsonBody, Page};
 use leopard_rbac::{Action, ResourceKind};
 use maud::{html, Markup};
 use serde_json::{Map, Value};
 
-use super::clients::{detail, Posted};
+use super::clients::{detail, Posted, TabView};
 use super::session::{csrf_refused, see_other};
 use super::widgets::{
     action_button, chip, csrf_field, display, input, json_text, may, minute, select, textarea,
-    FormErrors, Query,
+    FormErrors, Paged, Query,
 };
 use super::{error_page, WebForm, WebUser};
 use crate::api::applications::{college_applications, visa_applications};
@@ -157,18 +158,31 @@ impl SectionTab {
     }
 }
 
-/// The rows of section `S` of `client` as JSON objects (the API's list, one page of 100).
-async fn rows_of<S: Section>(auth: &AuthUser, client: i64) -> Result<Vec<Value>, ApiError> {
-    let (pagination, raw) = Query(vec![
-        ("client_id".into(), client.to_string()),
-        ("page_size".into(), "100".into()),
-    ])
-    .request("/api/v1/");
+/// The page size of a client tab's list when the request names none.
+pub(crate) const TAB_PAGE_SIZE: i64 = 100;
+
+/// The reminders tab's page size, and the API's cap on reminder pages.
+const REMINDERS_PAGE_SIZE: (i64, i64) = (50, 50);
+
+/// The page `paged` of the rows of section `S` of `client`, as JSON objects (the API's list).
+async fn rows_of<S: Section>(
+    auth: &AuthUser,
+    client: i64,
+    paged: &Paged,
+) -> Result<Page<Value>, ApiError> {
+    let (pagination, raw) = paged.request("/api/v1/", &[("client_id", client.to_string())]);
     let Json(page) = section_list::<S>(auth.clone(), pagination, raw).await?;
-    page.results
+    let results = page
+        .results
         .iter()
         .map(|row| serde_json::to_value(row).map_err(|e| ApiError::Internal(e.to_string())))
-        .collect()
+        .collect::<Result<Vec<Value>, ApiError>>()?;
+    Ok(Page {
+        count: page.count,
+        next: page.next,
+        previous: page.previous,
+        results,
+    })
 }
 
 /// The JSON body of a posted section or passport form: the named fields, empty ones left out
@@ -290,13 +304,21 @@ pub(crate) async fn section_tab(
     errors: &FormErrors,
     posted: Option<&Posted>,
     editing: Option<i64>,
+    paging: &Query,
 ) -> Result<Markup, ApiError> {
     let auth = &user.auth;
     let kind = section.kind();
     if !may(&auth.principal, Action::View, kind) {
         return Ok(html! { p.muted { "You cannot see these records." } });
     }
-    let rows = with_section!(section, S => rows_of::<S>(auth, client.id).await?);
+    let paged = Paged::new(
+        paging,
+        &[("tab", section.key())],
+        TAB_PAGE_SIZE,
+        MAX_PAGE_SIZE,
+    )?;
+    let page = with_section!(section, S => rows_of::<S>(auth, client.id, &paged).await?);
+    let rows = &page.results;
     let may_add = may(&auth.principal, Action::Add, kind);
     let may_change = may(&auth.principal, Action::Change, kind);
     let may_delete = may(&auth.principal, Action::Delete, kind);
@@ -305,6 +327,7 @@ pub(crate) async fn section_tab(
     } else {
         Vec::new()
     };
+    let here = paged.here();
     let editing_row = editing.and_then(|id| {
         rows.iter()
             .find(|r| r.get("id").and_then(Value::as_i64) == Some(id))
@@ -344,7 +367,7 @@ pub(crate) async fn section_tab(
                     @if may_change || may_delete { th { span.sr-only { "Actions" } } }
                 } }
                 tbody {
-                    @for row in &rows {
+                    @for row in rows {
                         @let id = json_text(row.get("id"));
                         tr {
                             @for (name, _, _, _) in fields {
@@ -353,7 +376,7 @@ pub(crate) async fn section_tab(
                             @if may_change || may_delete {
                                 td.actions {
                                     @if may_change {
-                                        a href={ "?tab=" (key) "&edit=" (id) } { "Edit" } " "
+                                        a href={ (here) "&edit=" (id) } { "Edit" } " "
                                     }
                                     @if may_delete {
                                         (action_button(user, &format!("/clients/{}/{key}/{id}/delete/", client.id), "Delete", Some("Delete this record?")))
@@ -368,6 +391,7 @@ pub(crate) async fn section_tab(
                 }
             }
         }
+        (paged.pager(&page))
         @if shows_form {
             h2 { @if editing_row.is_some() { "Edit " (section.noun()) } @else { "Add " (section.noun()) } }
             (errors.alert(&fields.iter().map(|f| f.0).collect::<Vec<_>>()))
@@ -376,7 +400,7 @@ pub(crate) async fn section_tab(
                 (form_fields(fields, &values, errors, &exams))
                 div.wide {
                     button.primary type="submit" { "Save" }
-                    @if editing_row.is_some() { " " a href={ "?tab=" (key) } { "Cancel" } }
+                    @if editing_row.is_some() { " " a href=(here) { "Cancel" } }
                 }
             }
         }
@@ -390,15 +414,14 @@ pub(crate) async fn notes_tab(
     errors: &FormErrors,
     posted: Option<&Posted>,
     editing: Option<i64>,
+    paging: &Query,
 ) -> Result<Markup, ApiError> {
     if !may(&user.auth.principal, Action::View, ResourceKind::Note) {
         return Ok(html! { p.muted { "You cannot see notes." } });
     }
-    let (pagination, raw) = Query(vec![
-        ("client".into(), client.id.to_string()),
-        ("page_size".into(), "100".into()),
-    ])
-    .request("/api/v1/notes/");
+    let paged = Paged::new(paging, &[("tab", "notes")], TAB_PAGE_SIZE, MAX_PAGE_SIZE)?;
+    let here = paged.here();
+    let (pagination, raw) = paged.request("/api/v1/notes/", &[("client", client.id.to_string())]);
     let Json(rows) = notes::list(user.auth.clone(), pagination, raw).await?;
     let principal = &user.auth.principal;
     let adding = editing.is_none();
@@ -423,12 +446,12 @@ pub(crate) async fn notes_tab(
                                 (csrf_field(user))
                                 (textarea("content", "Note", &posted.and_then(|p| p.get("content").cloned()).unwrap_or_else(|| note.content.clone()), errors))
                                 button.primary type="submit" { "Save note" } " "
-                                a href="?tab=notes" { "Cancel" }
+                                a href=(here) { "Cancel" }
                             }
                         } @else {
                             p { (note.content) }
                             @if notes::may_touch(principal, note.author, Action::Change) {
-                                a href={ "?tab=notes&edit=" (note.id) } { "Edit" } " "
+                                a href={ (here) "&edit=" (note.id) } { "Edit" } " "
                             }
                             @if notes::may_touch(principal, note.author, Action::Delete) {
                                 (action_button(user, &format!("/clients/{}/notes/{}/delete/", client.id, note.id), "Delete", Some("Delete this note?")))
@@ -439,6 +462,7 @@ pub(crate) async fn notes_tab(
             }
             @if rows.results.is_empty() { li.muted { "No notes yet." } }
         }
+        (paged.pager(&rows))
     })
 }
 
@@ -447,16 +471,18 @@ pub(crate) async fn notes_tab(
 pub(crate) async fn reminders_tab(
     user: &WebUser,
     client: &ClientOutput,
+    paging: &Query,
 ) -> Result<Markup, ApiError> {
     let principal = &user.auth.principal;
     if !may(principal, Action::View, ResourceKind::Reminder) {
         return Ok(html! { p.muted { "You cannot see reminders." } });
     }
-    let (pagination, raw) = Query(vec![
-        ("object_id".into(), client.id.to_string()),
-        ("page_size".into(), "50".into()),
-    ])
-    .request("/api/v1/reminders/");
+    let (size, max) = REMINDERS_PAGE_SIZE;
+    let paged = Paged::new(paging, &[("tab", "reminders")], size, max)?;
+    let (pagination, raw) = paged.request(
+        "/api/v1/reminders/",
+        &[("object_id", client.id.to_string())],
+    );
     let Json(rows) = reminders::list(user.auth.clone(), pagination, raw).await?;
     Ok(html! {
         div.toolbar {
@@ -484,20 +510,25 @@ pub(crate) async fn reminders_tab(
                 }
             }
         }
+        (paged.pager(&rows))
     })
 }
 
 /// The client's visa applications (the API's list filtered by `client_id`).
-pub(crate) async fn visa_tab(user: &WebUser, client: &ClientOutput) -> Result<Markup, ApiError> {
+pub(crate) async fn visa_tab(
+    user: &WebUser,
+    client: &ClientOutput,
+    paging: &Query,
+) -> Result<Markup, ApiError> {
     let principal = &user.auth.principal;
     if !may(principal, Action::View, ResourceKind::VisaApplication) {
         return Ok(html! { p.muted { "You cannot see visa applications." } });
     }
-    let (pagination, raw) = Query(vec![
-        ("client_id".into(), client.id.to_string()),
-        ("page_size".into(), "100".into()),
-    ])
-    .request("/api/v1/visa-applications/");
+    let paged = Paged::new(paging, &[("tab", "visa")], TAB_PAGE_SIZE, MAX_PAGE_SIZE)?;
+    let (pagination, raw) = paged.request(
+        "/api/v1/visa-applications/",
+        &[("client_id", client.id.to_string())],
+    );
     let Json(rows) = visa_applications::list(user.auth.clone(), pagination, raw).await?;
     Ok(html! {
         @if may(principal, Action::Add, ResourceKind::VisaApplication) {
@@ -520,20 +551,25 @@ pub(crate) async fn visa_tab(user: &WebUser, client: &ClientOutput) -> Result<Ma
                 }
             }
         }
+        (paged.pager(&rows))
     })
 }
 
 /// The client's college applications (the API's list filtered by `client_id`).
-pub(crate) async fn college_tab(user: &WebUser, client: &ClientOutput) -> Result<Markup, ApiError> {
+pub(crate) async fn college_tab(
+    user: &WebUser,
+    client: &ClientOutput,
+    paging: &Query,
+) -> Result<Markup, ApiError> {
     let principal = &user.auth.principal;
     if !may(principal, Action::View, ResourceKind::CollegeApplication) {
         return Ok(html! { p.muted { "You cannot see college applications." } });
     }
-    let (pagination, raw) = Query(vec![
-        ("client_id".into(), client.id.to_string()),
-        ("page_size".into(), "100".into()),
-    ])
-    .request("/api/v1/college-applications/");
+    let paged = Paged::new(paging, &[("tab", "college")], TAB_PAGE_SIZE, MAX_PAGE_SIZE)?;
+    let (pagination, raw) = paged.request(
+        "/api/v1/college-applications/",
+        &[("client_id", client.id.to_string())],
+    );
     let Json(rows) = college_applications::list(user.auth.clone(), pagination, raw).await?;
     Ok(html! {
         div.table-wrap {
@@ -553,6 +589,7 @@ pub(crate) async fn college_tab(user: &WebUser, client: &ClientOutput) -> Result
                 }
             }
         }
+        (paged.pager(&rows))
     })
 }
 
@@ -580,7 +617,7 @@ async fn finish<T>(
                     tab,
                     Some(&errors),
                     Some(&posted),
-                    editing,
+                    &TabView::editing(editing),
                 )
                 .await
             }
@@ -857,7 +894,16 @@ pub(crate) async fn picture_upload(
                         .or_default()
                         .push(message);
                 }
-                detail(&state, &user, &id, "overview", Some(&errors), None, None).await
+                detail(
+                    &state,
+                    &user,
+                    &id,
+                    "overview",
+                    Some(&errors),
+                    None,
+                    &TabView::default(),
+                )
+                .await
             }
             None => error_page(&err, Some(&user)),
         },

@@ -13,14 +13,16 @@ use std::collections::HashMap;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use axum::Json;
+use leopard_http::pagination::MAX_PAGE_SIZE;
 use leopard_http::{ApiError, JsonBody};
 use leopard_rbac::{Action, ResourceKind};
 use maud::{html, Markup};
 use serde_json::{Map, Value};
 
+use super::client_tabs::TAB_PAGE_SIZE;
 use super::widgets::{
     self, action_button, chip, csrf_field, display, input, may, minute, page, pager, select,
-    sort_header, textarea, FormErrors, Query,
+    sort_header, textarea, FormErrors, Paged, Query,
 };
 use super::{client_tabs, error_page, options, session::see_other, WebForm, WebUser};
 use crate::api::crm::clients::{self as api, ClientOutput};
@@ -389,7 +391,7 @@ pub(crate) async fn update(
                     "overview",
                     Some(&errors),
                     None,
-                    None,
+                    &TabView::default(),
                 )
                 .await
             }
@@ -459,7 +461,7 @@ pub(crate) async fn add_note(
                     "notes",
                     Some(&errors),
                     Some(&form.fields),
-                    None,
+                    &TabView::default(),
                 )
                 .await
             }
@@ -478,7 +480,11 @@ pub(crate) async fn show(
     let query = Query::parse(raw.as_deref());
     let tab = query.get("tab").unwrap_or("overview").to_owned();
     let editing = query.get("edit").and_then(|v| v.parse().ok());
-    detail(&state, &user, &id, &tab, None, None, editing).await
+    let view = TabView {
+        editing,
+        paging: query,
+    };
+    detail(&state, &user, &id, &tab, None, None, &view).await
 }
 
 const TABS: &[(&str, &str)] = &[
@@ -498,8 +504,28 @@ const TABS: &[(&str, &str)] = &[
 /// The fields of a refused form, shown again in its tab.
 pub(crate) type Posted = HashMap<String, String>;
 
+/// What a request asks of the client page's tab beyond its key: the row in its edit form, and
+/// the page of its list.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TabView {
+    /// The row of the tab in its edit form (`?edit=`).
+    pub(crate) editing: Option<i64>,
+    /// The request's query, whose `page` and `page_size` page the tab's list.
+    pub(crate) paging: Query,
+}
+
+impl TabView {
+    /// The first page of the tab, with row `editing` in its edit form.
+    pub(crate) fn editing(editing: Option<i64>) -> Self {
+        Self {
+            editing,
+            paging: Query::default(),
+        }
+    }
+}
+
 /// The client page on `tab`, with `errors` and the `posted` values of a refused form of that
-/// tab, and row `editing` of the tab in its edit form.
+/// tab, the row in its edit form and the page of its list as `view` asks.
 pub(crate) async fn detail(
     state: &AppState,
     user: &WebUser,
@@ -507,8 +533,9 @@ pub(crate) async fn detail(
     tab: &str,
     errors: Option<&FormErrors>,
     posted: Option<&Posted>,
-    editing: Option<i64>,
+    view: &TabView,
 ) -> Response {
+    let (editing, paging) = (view.editing, &view.paging);
     let auth = &user.auth;
     let client = match api::retrieve(auth.clone(), Path(id.to_owned())).await {
         Ok(Json(client)) => client,
@@ -518,15 +545,16 @@ pub(crate) async fn detail(
     let errors = errors.unwrap_or(&none);
     let content = match tab {
         "passport" => client_tabs::passport_tab(user, &client, errors, posted).await,
-        "notes" => client_tabs::notes_tab(user, &client, errors, posted, editing).await,
-        "reminders" => client_tabs::reminders_tab(user, &client).await,
-        "visa" => client_tabs::visa_tab(user, &client).await,
-        "college" => client_tabs::college_tab(user, &client).await,
-        "timeline" => timeline_tab(user, &client).await,
-        "tasks" => tasks_tab(user, &client).await,
+        "notes" => client_tabs::notes_tab(user, &client, errors, posted, editing, paging).await,
+        "reminders" => client_tabs::reminders_tab(user, &client, paging).await,
+        "visa" => client_tabs::visa_tab(user, &client, paging).await,
+        "college" => client_tabs::college_tab(user, &client, paging).await,
+        "timeline" => timeline_tab(user, &client, paging).await,
+        "tasks" => tasks_tab(user, &client, paging).await,
         other => match client_tabs::SectionTab::from_key(other) {
             Some(section) => {
-                client_tabs::section_tab(user, &client, section, errors, posted, editing).await
+                client_tabs::section_tab(user, &client, section, errors, posted, editing, paging)
+                    .await
             }
             None => overview_tab(state, user, &client, errors).await,
         },
@@ -677,13 +705,18 @@ async fn overview_tab(
     })
 }
 
-async fn timeline_tab(user: &WebUser, client: &ClientOutput) -> Result<Markup, ApiError> {
-    let query = Query(vec![("page_size".into(), "100".into())]);
+async fn timeline_tab(
+    user: &WebUser,
+    client: &ClientOutput,
+    paging: &Query,
+) -> Result<Markup, ApiError> {
+    let paged = Paged::new(paging, &[("tab", "timeline")], TAB_PAGE_SIZE, MAX_PAGE_SIZE)?;
+    let (pagination, raw) = paged.request("/api/v1/clients/timeline/", &[]);
     let Json(rows) = api::timeline(
         user.auth.clone(),
-        query.pagination("/api/v1/clients/timeline/"),
+        pagination,
         Path(client.id.to_string()),
-        RawQuery(Some(query.raw())),
+        raw,
     )
     .await?;
     Ok(html! {
@@ -698,22 +731,23 @@ async fn timeline_tab(user: &WebUser, client: &ClientOutput) -> Result<Markup, A
             }
             @if rows.results.is_empty() { li.muted { "Nothing has happened yet." } }
         }
+        (paged.pager(&rows))
     })
 }
 
-async fn tasks_tab(user: &WebUser, client: &ClientOutput) -> Result<Markup, ApiError> {
+async fn tasks_tab(
+    user: &WebUser,
+    client: &ClientOutput,
+    paging: &Query,
+) -> Result<Markup, ApiError> {
     if !may(&user.auth.principal, Action::View, ResourceKind::Task) {
         return Ok(html! { p.muted { "You cannot see tasks." } });
     }
-    let query = Query(vec![
-        ("client".into(), client.id.to_string()),
-        ("page_size".into(), "100".into()),
-    ]);
-    let Json(rows) = tasks::list(
-        user.auth.clone(),
-        query.pagination("/api/v1/tasks/"),
-        RawQuery(Some(query.raw())),
-    )
-    .await?;
-    Ok(super::tasks::table(user, &rows.results))
+    let paged = Paged::new(paging, &[("tab", "tasks")], TAB_PAGE_SIZE, MAX_PAGE_SIZE)?;
+    let (pagination, raw) = paged.request("/api/v1/tasks/", &[("client", client.id.to_string())]);
+    let Json(rows) = tasks::list(user.auth.clone(), pagination, raw).await?;
+    Ok(html! {
+        (super::tasks::table(user, &rows.results))
+        (paged.pager(&rows))
+    })
 }

@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use axum::response::Response;
-use leopard_http::{ApiError, Pagination};
+use leopard_http::pagination::parse_positive;
+use leopard_http::{ApiError, Page, Pagination};
 use leopard_rbac::{Action, Permission, Principal, ResourceKind};
 use maud::{html, Markup, DOCTYPE};
 
@@ -436,14 +437,6 @@ impl Query {
         out.finish()
     }
 
-    /// The page request and the raw query of an API list operation over this query.
-    pub(crate) fn request(&self, path: &str) -> (Pagination, axum::extract::RawQuery) {
-        (
-            self.pagination(path),
-            axum::extract::RawQuery(Some(self.raw())),
-        )
-    }
-
     /// The page request (`page`, `page_size`, default 25) for the API operation.
     pub(crate) fn pagination(&self, path: &str) -> Pagination {
         let number = |key: &str, default: i64| {
@@ -483,6 +476,9 @@ pub(crate) fn sort_header(query: &Query, label: &str, field: &str) -> Markup {
     }
 }
 
+/// The page sizes a pager offers.
+const PAGE_SIZES: [i64; 4] = [25, 50, 100, 250];
+
 /// The pager under a table: position, previous/next links and the page size.
 pub(crate) fn pager(query: &Query, count: i64) -> Markup {
     let size = query
@@ -496,16 +492,42 @@ pub(crate) fn pager(query: &Query, count: i64) -> Markup {
         .unwrap_or(1)
         .max(1);
     let pages = ((count + size - 1) / size).max(1);
-    let first = if count == 0 { 0 } else { (page - 1) * size + 1 };
-    let last = (page * size).min(count);
+    pager_markup(
+        query,
+        count,
+        (page, size),
+        page > 1,
+        page < pages,
+        &PAGE_SIZES,
+    )
+}
+
+/// The pager's markup: page `page` of `size` rows out of `count`, a previous and a next link
+/// when `previous` and `next`, and the page sizes `sizes`; links are `query` with another
+/// `page` (or `page_size`).
+fn pager_markup(
+    query: &Query,
+    count: i64,
+    (page, size): (i64, i64),
+    previous: bool,
+    next: bool,
+    sizes: &[i64],
+) -> Markup {
+    let pages = ((count + size - 1) / size).max(1);
+    let first = if count == 0 {
+        0
+    } else {
+        ((page - 1).saturating_mul(size) + 1).min(count)
+    };
+    let last = page.saturating_mul(size).min(count);
     html! {
         div.pager {
             span { (first) "–" (last) " of " (count) }
-            @if page > 1 {
+            @if previous {
                 a href=(query.with("page", Some(&(page - 1).to_string()))) rel="prev" { "‹ Previous" }
             }
             span { "page " (page) " / " (pages) }
-            @if page < pages {
+            @if next {
                 a href=(query.with("page", Some(&(page + 1).to_string()))) rel="next" { "Next ›" }
             }
             form.inline method="get" {
@@ -514,13 +536,104 @@ pub(crate) fn pager(query: &Query, count: i64) -> Markup {
                 }
                 label for="page-size" { "Rows " }
                 select #page-size name="page_size" data-autosubmit {
-                    @for option in [25, 50, 100, 250] {
-                        option value=(option) selected[option == size] { (option) }
+                    @for option in sizes {
+                        option value=(option) selected[*option == size] { (option) }
                     }
                 }
                 button type="submit" data-js-hide { "Apply" }
             }
         }
+    }
+}
+
+/// One paged list of a page that shows several (the client page's tabs): its `page` and
+/// `page_size`, checked as the API's extractor checks them, and the query of its pager's links.
+#[derive(Debug, Clone)]
+pub(crate) struct Paged {
+    /// The pager's query: the list's own parameters (`tab=…`), then `page` and `page_size` as
+    /// requested.
+    query: Query,
+    page: i64,
+    size: i64,
+    max: i64,
+    /// Whether the request named a page size (the pager stays, to change it back).
+    chosen: bool,
+}
+
+impl Paged {
+    /// The page `request` asks for, under the list's own parameters `own`: `page` 1 and
+    /// `page_size` `default` unless given, a size capped at `max` (the API's own cap), and a
+    /// malformed number the API's 400.
+    pub(crate) fn new(
+        request: &Query,
+        own: &[(&str, &str)],
+        default: i64,
+        max: i64,
+    ) -> Result<Self, ApiError> {
+        let page = parse_positive("page", request.get("page"), 1)?;
+        let asked = request.get("page_size");
+        let size = parse_positive("page_size", asked, default)?.min(max);
+        let mut query = Query(
+            own.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        );
+        if page > 1 {
+            query.0.push(("page".into(), page.to_string()));
+        }
+        if asked.is_some() {
+            query.0.push(("page_size".into(), size.to_string()));
+        }
+        Ok(Self {
+            query,
+            page,
+            size,
+            max,
+            chosen: asked.is_some(),
+        })
+    }
+
+    /// The API list request of this page under `path`, with the list's `filters`.
+    pub(crate) fn request(
+        &self,
+        path: &str,
+        filters: &[(&str, String)],
+    ) -> (Pagination, axum::extract::RawQuery) {
+        let mut pairs: Vec<(String, String)> = filters
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        pairs.push(("page_size".into(), self.size.to_string()));
+        let pagination = Pagination::new(self.page, self.size, path.to_owned(), pairs.clone());
+        pairs.push(("page".into(), self.page.to_string()));
+        (
+            pagination,
+            axum::extract::RawQuery(Some(Query(pairs).raw())),
+        )
+    }
+
+    /// The link to this very page (`?tab=…`, then `&page=…` past the first), for links that add
+    /// a parameter to it.
+    pub(crate) fn here(&self) -> String {
+        let page = (self.page > 1).then(|| self.page.to_string());
+        self.query.with("page", page.as_deref())
+    }
+
+    /// The pager under the list, from the API's own `count`, `next` and `previous`: shown when
+    /// the list has more than one page, or the request chose a page size.
+    pub(crate) fn pager<T>(&self, page: &Page<T>) -> Markup {
+        if page.next.is_none() && page.previous.is_none() && !self.chosen {
+            return html! {};
+        }
+        let sizes: Vec<i64> = PAGE_SIZES.into_iter().filter(|s| *s <= self.max).collect();
+        pager_markup(
+            &self.query,
+            page.count,
+            (self.page, self.size),
+            page.previous.is_some(),
+            page.next.is_some(),
+            &sizes,
+        )
     }
 }
 

@@ -819,3 +819,143 @@ async fn the_overview_uploads_shows_and_removes_a_profile_picture_by_the_apis_ru
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
     w.expect_rows(&pictures, 0).await;
 }
+
+/// Adds `n` notes `Bulk note #1#` … `#n#` of `admin` to `client`, older than any other note and
+/// each older than the next (the API lists the newest first).
+async fn bulk_notes(w: &World, client: i64, n: i64) {
+    let mut tx = w.app.context(SLUG).begin().await.expect("tx");
+    sqlx::query(
+        "INSERT INTO notes (client_id, author_id, content, created_at)
+         SELECT $1, (SELECT id FROM users WHERE username = 'admin'), 'Bulk note #' || i || '#',
+                timestamptz '2020-01-01' + i * interval '1 minute'
+         FROM generate_series(1, $2::bigint) AS i",
+    )
+    .bind(client)
+    .bind(n)
+    .execute(&mut *tx)
+    .await
+    .expect("notes");
+    tx.commit().await.expect("commit");
+}
+
+fn bulk(i: i64) -> String {
+    format!("Bulk note #{i}#")
+}
+
+#[tokio::test]
+async fn a_client_with_more_notes_than_one_page_shows_a_pager_and_page_two_shows_only_the_rest() {
+    let w = world().await;
+    let a = w.client_a;
+    // 104 bulk notes and admin's own note: 105, one page of 100 and one of 5.
+    bulk_notes(&w, a, 104).await;
+    let mut admin = w.browser("admin").await;
+    let first = w.tab(&mut admin, a, "notes").await;
+    assert!(first.contains("class=\"pager\""), "{first}");
+    assert!(first.contains("1–100 of 105"), "{first}");
+    assert!(first.contains("href=\"?tab=notes&amp;page=2\" rel=\"next\""));
+    assert!(!first.contains("rel=\"prev\""));
+    assert!(first.contains("Admin says"));
+    let page = admin.get(&format!("/clients/{a}/?tab=notes&page=2")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let second = page.body;
+    assert!(second.contains("101–105 of 105"), "{second}");
+    assert!(second.contains("href=\"?tab=notes&amp;page=1\" rel=\"prev\""));
+    assert!(!second.contains("rel=\"next\""));
+    assert!(!second.contains("Admin says"));
+    for i in 1..=104 {
+        let on_second = i <= 5;
+        assert_eq!(second.contains(&bulk(i)), on_second, "page 2, note {i}");
+        assert_eq!(first.contains(&bulk(i)), !on_second, "page 1, note {i}");
+    }
+    // Editing a row of page 2 stays on page 2.
+    assert!(
+        second.contains("?tab=notes&amp;page=2&amp;edit="),
+        "{second}"
+    );
+}
+
+#[tokio::test]
+async fn a_chosen_page_size_pages_every_list_tab_and_is_kept_by_the_pagers_links() {
+    let w = world().await;
+    let a = w.client_a;
+    bulk_notes(&w, a, 29).await;
+    let mut admin = w.browser("admin").await;
+    let page = admin
+        .get(&format!("/clients/{a}/?tab=notes&page_size=25&page=2"))
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("26–30 of 30"), "{}", page.body);
+    assert!(page.body.contains("<option value=\"25\" selected>"));
+    assert!(page
+        .body
+        .contains("href=\"?tab=notes&amp;page_size=25&amp;page=1\" rel=\"prev\""));
+    assert!(page.body.contains("name=\"tab\" value=\"notes\""));
+    // A section tab: three qualifications, two a page.
+    let root = w.app.token(SLUG, "admin").await;
+    for course in ["Second course", "Third course"] {
+        api_post(
+            &w.app,
+            &root,
+            "/api/v1/qualifications/",
+            json!({"client_id": a, "course": course, "country": "AU"}),
+        )
+        .await;
+    }
+    let first = w.tab(&mut admin, a, "qualifications&page_size=2").await;
+    assert!(
+        first.contains("1–2 of 3") && first.contains("rel=\"next\""),
+        "{first}"
+    );
+    let second = w
+        .tab(&mut admin, a, "qualifications&page_size=2&page=2")
+        .await;
+    assert!(second.contains("3–3 of 3"), "{second}");
+    let courses = ["Bachelor of Nursing", "Second course", "Third course"];
+    let on = |body: &str| courses.iter().filter(|c| body.contains(**c)).count();
+    assert_eq!((on(&first), on(&second)), (2, 1));
+    // A single page shows no pager unless a size was chosen.
+    let employments = w.tab(&mut admin, a, "employments").await;
+    assert!(!employments.contains("class=\"pager\""));
+    // The reminders tab is capped where the API caps reminder pages.
+    let reminders = w.tab(&mut admin, a, "reminders&page_size=500").await;
+    assert!(reminders.contains("1–1 of 1"), "{reminders}");
+    assert!(!reminders.contains("<option value=\"100\""));
+    for tab in ["timeline", "tasks", "visa", "college"] {
+        let body = w.tab(&mut admin, a, &format!("{tab}&page_size=10")).await;
+        assert!(body.contains("class=\"pager\""), "{tab}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_or_past_the_end_page_is_the_apis_4xx_as_an_error_page() {
+    let w = world().await;
+    let a = w.client_a;
+    let mut admin = w.browser("admin").await;
+    for tab in [
+        "notes",
+        "proficiencies",
+        "qualifications",
+        "employments",
+        "timeline",
+        "tasks",
+        "reminders",
+        "visa",
+        "college",
+    ] {
+        for (query, status) in [
+            ("page=abc", StatusCode::BAD_REQUEST),
+            ("page=0", StatusCode::BAD_REQUEST),
+            ("page=-1", StatusCode::BAD_REQUEST),
+            ("page=99999999999999999999", StatusCode::BAD_REQUEST),
+            ("page_size=x", StatusCode::BAD_REQUEST),
+            ("page=99", StatusCode::NOT_FOUND),
+        ] {
+            let page = admin.get(&format!("/clients/{a}/?tab={tab}&{query}")).await;
+            assert_eq!(page.status, status, "{tab}&{query}: {}", page.body);
+            assert!(page.body.contains("class=\"shell\""), "{tab}&{query}");
+            if status == StatusCode::NOT_FOUND {
+                assert!(page.body.contains("Invalid page."), "{tab}&{query}");
+            }
+        }
+    }
+}
