@@ -4,7 +4,6 @@
 
 use crate::common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::{TestApp, PASSWORD};
@@ -345,18 +344,7 @@ async fn with_a_running_bus_the_audit_handler_writes_one_audit_log_row_per_event
 
 /// Runs the `leopard` binary against the test database; (success, stdout + stderr).
 fn leopard(app: &TestApp, args: &[&str]) -> (bool, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_leopard"))
-        .args(args)
-        .env("LEOPARD_DATABASE_URL", app.tenancy.db.url())
-        .env("LEOPARD_LOG", "warn")
-        .output()
-        .expect("the binary runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
+    common::processes::cli(app.tenancy.db.url(), args)
 }
 
 #[tokio::test]

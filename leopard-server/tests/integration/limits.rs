@@ -13,12 +13,10 @@ use axum::body::Body;
 use common::processes::{free_port, healthy, serve_with, Guard};
 use common::TestApp;
 use http::{Request, StatusCode};
-use http_body_util::BodyExt as _;
 use leopard_rbac::Role;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
-use tower::ServiceExt as _;
 
 const SLUG: &str = "acme";
 const HOST: &str = "acme.localhost";
@@ -37,29 +35,6 @@ async fn clients(app: &TestApp) -> i64 {
     app.tenant_count(SLUG, "SELECT count(*) FROM clients").await
 }
 
-/// Sends `request` to the in-process router: (status, headers, JSON body).
-async fn send(app: &TestApp, request: Request<Body>) -> (StatusCode, http::HeaderMap, Value) {
-    let response = app
-        .router
-        .clone()
-        .oneshot(request)
-        .await
-        .expect("infallible");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    (
-        status,
-        headers,
-        serde_json::from_slice(&bytes).expect("a JSON body"),
-    )
-}
-
 fn post_clients(token: &str, body: Body) -> Request<Body> {
     Request::post("/api/v1/clients/")
         .header("host", HOST)
@@ -75,7 +50,9 @@ async fn a_json_body_over_the_configured_limit_is_a_413_json_error_and_creates_n
     let big = json!({
         "first_name": "x".repeat(4000), "gender": "MALE", "country": "AU", "branch_id": branch,
     });
-    let (status, _, body) = send(&app, post_clients(&token, Body::from(big.to_string()))).await;
+    let (status, _, body) = app
+        .send(post_clients(&token, Body::from(big.to_string())))
+        .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert_eq!(body["code"], "request_too_large");
     assert_eq!(
@@ -87,7 +64,9 @@ async fn a_json_body_over_the_configured_limit_is_a_413_json_error_and_creates_n
     // A body within the limit is served as before.
     let small =
         json!({"first_name": "Ada", "gender": "FEMALE", "country": "AU", "branch_id": branch});
-    let (status, _, body) = send(&app, post_clients(&token, Body::from(small.to_string()))).await;
+    let (status, _, body) = app
+        .send(post_clients(&token, Body::from(small.to_string())))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(clients(&app).await, 1);
 }
@@ -113,7 +92,9 @@ async fn a_body_that_stops_arriving_is_a_408_json_error_that_closes_the_connecti
     let stream = futures::stream::unfold(receiver, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     });
-    let (status, headers, body) = send(&app, post_clients(&token, Body::from_stream(stream))).await;
+    let (status, headers, body) = app
+        .send(post_clients(&token, Body::from_stream(stream)))
+        .await;
     assert_eq!(status, StatusCode::REQUEST_TIMEOUT, "{body}");
     assert_eq!(body["code"], "request_timeout");
     assert_eq!(headers["connection"], "close");

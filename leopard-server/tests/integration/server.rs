@@ -1,6 +1,5 @@
 //! The reference server's HTTP surface and CLI, against a real PostgreSQL database.
 
-use std::process::Command;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -159,18 +158,7 @@ async fn health_reports_503_with_retry_after_when_the_database_is_gone() {
 
 /// Runs the `leopard` binary against `db` and returns (success, stdout + stderr).
 fn leopard(db: &TestDatabase, args: &[&str]) -> (bool, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_leopard"))
-        .args(args)
-        .env("LEOPARD_DATABASE_URL", db.url())
-        .env("LEOPARD_LOG", "warn")
-        .output()
-        .expect("the binary runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
+    crate::common::processes::cli(db.url(), args)
 }
 
 #[tokio::test]

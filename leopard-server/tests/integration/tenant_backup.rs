@@ -558,20 +558,9 @@ async fn a_backup_taken_while_clients_and_notes_are_written_is_one_consistent_sn
 
 /// Runs `leopard` with `data_dir` against the test database; (success, stdout + stderr).
 fn leopard(app: &TestApp, data_dir: &Path, args: &[&str]) -> (bool, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_leopard"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("LEOPARD_DATABASE_URL", app.tenancy.db.url())
-        .env("LEOPARD_LOG", "warn")
-        .output()
-        .expect("the binary runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
+    let dir = data_dir.to_str().expect("a UTF-8 path");
+    let args: Vec<&str> = args.iter().copied().chain(["--data-dir", dir]).collect();
+    common::processes::cli(app.tenancy.db.url(), &args)
 }
 
 #[tokio::test]

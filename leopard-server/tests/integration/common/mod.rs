@@ -276,6 +276,12 @@ impl TestApp {
             None => request.body(Body::empty()),
         }
         .expect("request");
+        self.send(request).await
+    }
+
+    /// Sends a ready-made request to the router: (status, headers, the body as JSON, or as a
+    /// JSON string when it is not JSON, or null when empty).
+    pub async fn send(&self, request: Request<Body>) -> Reply {
         let response = self
             .router
             .clone()

@@ -47,6 +47,23 @@ pub fn serve_with(
         .expect("the binary runs")
 }
 
+/// Runs the `leopard` binary with `args` against the database at `url`; (success, stdout +
+/// stderr).
+pub fn cli(url: &str, args: &[&str]) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_leopard"))
+        .args(args)
+        .env("LEOPARD_DATABASE_URL", url)
+        .env("LEOPARD_LOG", "warn")
+        .output()
+        .expect("the binary runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
 /// Waits (up to 30 s) until the server on `port` answers `/health/` with a success.
 pub async fn healthy(client: &reqwest::Client, port: u16) {
     for _ in 0..300 {
