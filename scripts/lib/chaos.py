@@ -123,7 +123,10 @@ class Server:
              "--pool-size", str(self.pool), "--jwt-secret", SECRET, "--data-dir", self.data,
              "--event-lease-secs", str(LEASE), "--event-poll-ms", "200",
              "--header-timeout-secs", str(HEADER_TIMEOUT), "--body-timeout-secs", str(BODY_TIMEOUT),
-             "--shutdown-timeout-secs", str(SHUTDOWN_TIMEOUT), "--sse-heartbeat-secs", "1"],
+             "--shutdown-timeout-secs", str(SHUTDOWN_TIMEOUT), "--sse-heartbeat-secs", "1",
+             # Registry changes must arrive by notice (the periodic reload is out of the way),
+             # and the scheduler ticks every second, so both can be watched reconnecting.
+             "--registry-reload-secs", "600", "--scheduler-interval-secs", "1"],
             env=env, stdout=self.log, stderr=self.log, cwd=self.args.work)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -284,12 +287,37 @@ def pg_restart(ctx):
         "WHERE c.first_name LIKE 'pgr-%' AND a.event_id IS NOT NULL"))
     # The notification listener reconnected: a task assigned through A reaches a stream on B.
     pushed = notification_reaches(ctx, b.port, a.port, "after the restart")
+    # The registry listeners reconnected: a tenant created now resolves on both servers.
+    created = leopard(ctx["args"], cluster, "tenant", "create", "--slug", "pgrnew", "--name",
+                      "After the restart").returncode == 0
+    t0 = time.monotonic()
+    resolved = None
+    while created and time.monotonic() - t0 < 5:
+        if all(request(p, "GET", "/api/public/tenant-info/", host="pgrnew.localhost",
+                       timeout=2)[0] == 200 for p in (a.port, b.port)):
+            resolved = time.monotonic() - t0
+            break
+        time.sleep(0.05)
+    # The scheduler reconnected: a task due within the hour gets its due-soon notice.
+    due = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 1800))
+    request(a.port, "POST", "/api/v1/tasks/", token=token, body={
+        "title": "pgr due soon", "detail": "d", "due_date": due,
+        "assigned_to": user_id(ctx["consultant"])})
+    t0 = time.monotonic()
+    noticed = None
+    while time.monotonic() - t0 < 6:
+        if int(cluster.sql("SELECT count(*) FROM acme.notifications WHERE notification_type = "
+                           "'TASK_DUE_SOON' AND title = 'Task Due Soon: pgr due soon'")):
+            noticed = time.monotonic() - t0
+            break
+        time.sleep(0.1)
     health_503 = sum(1 for t, s in health if down < t < up and s == 503)
     health_other = sum(1 for t, s in health if down < t < up and s not in (503, 200))
     held = (only(outcome["status"], {200, 503}) and outcome["bad_503"] == 0
             and not outcome["failures"] and outcome["max_ms"] <= 7000 and health_503 > 0
             and health_other == 0 and recovered is not None and recovered <= 2.0 and settled
-            and processed == len(names) and pushed)
+            and processed == len(names) and pushed and resolved is not None
+            and noticed is not None)
     report("pg_restart", held,
            f"down {up - down:.1f} s; answers {outcome['status']} (503 without JSON or "
            f"Retry-After: {outcome['bad_503']}, transport failures {outcome['failures'] or 0}, "
@@ -297,7 +325,13 @@ def pg_restart(ctx):
            f"recovered {recovered if recovered is None else round(recovered, 2)} s after the "
            f"database returned; {processed}/{len(names)} events committed before the outage "
            f"processed after it ({pending} pending at the stop, timeline entries {timeline}); "
-           f"listener reconnected: {'yes' if pushed else 'no'}")
+           f"notification listener reconnected: {'yes' if pushed else 'no'}; a tenant created "
+           f"after it resolved on both servers in {fmt(resolved)} s (registry listeners); the "
+           f"scheduler's due-soon notice came {fmt(noticed)} s after its task")
+
+
+def fmt(seconds):
+    return "never" if seconds is None else f"{seconds:.2f}"
 
 
 def notification_reaches(ctx, stream_port, write_port, title):
