@@ -14,7 +14,7 @@ use common::processes::{free_port, healthy, serve_with, Guard};
 use common::TestApp;
 use http::{Request, StatusCode};
 use leopard_rbac::Role;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
@@ -190,17 +190,7 @@ async fn on_sigterm_the_in_flight_request_completes_streams_end_with_a_retry_hin
     ));
     let client = reqwest::Client::new();
     healthy(&client, port).await;
-    let login: Value = client
-        .post(format!("http://127.0.0.1:{port}/api/token/"))
-        .header("host", HOST)
-        .json(&json!({"username": "root", "password": common::PASSWORD}))
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("JSON");
-    let token = login["access"].as_str().expect("access token").to_owned();
+    let token = common::processes::login(&client, port, HOST, "root").await;
 
     // A notification stream is open.
     let mut stream = client

@@ -61,18 +61,7 @@ impl Pair {
     }
 
     async fn login(&self, username: &str) -> String {
-        let body: Value = self
-            .client
-            .post(format!("http://127.0.0.1:{}/api/token/", self.ports[0]))
-            .header("host", HOST)
-            .json(&json!({"username": username, "password": common::PASSWORD}))
-            .send()
-            .await
-            .expect("login")
-            .json()
-            .await
-            .expect("JSON");
-        body["access"].as_str().expect("access token").to_owned()
+        common::processes::login(&self.client, self.ports[0], HOST, username).await
     }
 
     async fn call(

@@ -7,27 +7,13 @@ use crate::common;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use common::processes::{free_port, healthy, serve};
+use common::processes::{free_port, healthy, login, serve};
 use common::TestApp;
 use leopard_rbac::Role;
 use serde_json::{json, Value};
 
 const SLUG: &str = "acme";
 const HOST: &str = "acme.localhost";
-
-async fn login(client: &reqwest::Client, port: u16, username: &str) -> String {
-    let body: Value = client
-        .post(format!("http://127.0.0.1:{port}/api/token/"))
-        .header("host", HOST)
-        .json(&json!({"username": username, "password": common::PASSWORD}))
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("JSON");
-    body["access"].as_str().expect("access token").to_owned()
-}
 
 /// Reads `data:` frames from an SSE response until one satisfies `wanted`, within `wait`.
 async fn frame_where(
@@ -81,8 +67,8 @@ async fn a_notification_written_through_one_process_reaches_a_stream_held_by_ano
     let client = reqwest::Client::new();
     healthy(&client, port_a).await;
     healthy(&client, port_b).await;
-    let root = login(&client, port_a, "root").await;
-    let cleo_token = login(&client, port_b, "cleo").await;
+    let root = login(&client, port_a, HOST, "root").await;
+    let cleo_token = login(&client, port_b, HOST, "cleo").await;
 
     // Cleo's stream is held by process B.
     let mut stream = client

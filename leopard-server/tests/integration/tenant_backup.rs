@@ -653,27 +653,6 @@ async fn the_cli_backs_up_restores_verifies_and_refuses_a_damaged_archive_with_a
     assert!(out.contains("already exists"), "{out}");
 }
 
-/// Logs `username` in on `host` through the server on `port`; the access token, if it worked.
-async fn login_over_http(
-    client: &reqwest::Client,
-    port: u16,
-    host: &str,
-    username: &str,
-) -> Option<String> {
-    let response = client
-        .post(format!("http://127.0.0.1:{port}/api/token/"))
-        .header("host", host)
-        .json(&json!({"username": username, "password": common::PASSWORD}))
-        .send()
-        .await
-        .ok()?;
-    if !response.status().is_success() {
-        return None;
-    }
-    let body: serde_json::Value = response.json().await.ok()?;
-    body["access"].as_str().map(str::to_owned)
-}
-
 #[tokio::test]
 async fn a_running_server_answers_throughout_a_cli_backup_and_serves_the_restored_tenant_without_a_restart(
 ) {
@@ -685,7 +664,7 @@ async fn a_running_server_answers_throughout_a_cli_backup_and_serves_the_restore
     let mut server = serve(&app, port, data.path(), 4);
     let client = reqwest::Client::new();
     healthy(&client, port).await;
-    let token = login_over_http(&client, port, "acme.localhost", "root")
+    let token = common::processes::login_over_http(&client, port, "acme.localhost", "root")
         .await
         .expect("login on acme");
 
@@ -751,7 +730,9 @@ async fn a_running_server_answers_throughout_a_cli_backup_and_serves_the_restore
     // The running server learns of the new tenant by LISTEN/NOTIFY, without a restart.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     let restored_token = loop {
-        if let Some(t) = login_over_http(&client, port, "acme-live.localhost", "root").await {
+        if let Some(t) =
+            common::processes::login_over_http(&client, port, "acme-live.localhost", "root").await
+        {
             break t;
         }
         assert!(

@@ -64,6 +64,35 @@ pub fn cli(url: &str, args: &[&str]) -> (bool, String) {
     (output.status.success(), text)
 }
 
+/// Logs `username` in on `host` through the server on `port` (the test password); the access
+/// token, or `None` when the login was refused or failed.
+pub async fn login_over_http(
+    client: &reqwest::Client,
+    port: u16,
+    host: &str,
+    username: &str,
+) -> Option<String> {
+    let response = client
+        .post(format!("http://127.0.0.1:{port}/api/token/"))
+        .header("host", host)
+        .json(&serde_json::json!({"username": username, "password": super::PASSWORD}))
+        .send()
+        .await
+        .ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    let body: serde_json::Value = response.json().await.ok()?;
+    body["access"].as_str().map(str::to_owned)
+}
+
+/// [`login_over_http`] that must succeed.
+pub async fn login(client: &reqwest::Client, port: u16, host: &str, username: &str) -> String {
+    login_over_http(client, port, host, username)
+        .await
+        .unwrap_or_else(|| panic!("{username} logs in on {host}"))
+}
+
 /// Waits (up to 30 s) until the server on `port` answers `/health/` with a success.
 pub async fn healthy(client: &reqwest::Client, port: u16) {
     for _ in 0..300 {
