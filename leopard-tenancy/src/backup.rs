@@ -722,6 +722,21 @@ fn place_media(root: &Path, schema: &SchemaName, staging: &Path) -> Result<(), T
     std::fs::rename(staging, &target).map_err(|e| TenancyError::io(&target, e))
 }
 
+/// A `REPEATABLE READ, READ ONLY` transaction with [`SESSION_SETTINGS`]: one snapshot whose
+/// `COPY` output hashes the same on every server.
+async fn snapshot(
+    pool: &sqlx::PgPool,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, TenancyError> {
+    let mut tx = pool.begin().await?;
+    execute_script(
+        &mut tx,
+        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+    )
+    .await?;
+    execute_script(&mut tx, SESSION_SETTINGS).await?;
+    Ok(tx)
+}
+
 impl Provisioner {
     /// Takes a backup of tenant `slug`: every table of its schema (but the migrations ledger)
     /// read in one `REPEATABLE READ, READ ONLY` transaction, and, with `media_root` (the
@@ -732,32 +747,18 @@ impl Provisioner {
         slug: &TenantSlug,
         media_root: Option<&Path>,
     ) -> Result<Archive, TenancyError> {
-        let mut tx = self.pool().begin().await?;
-        execute_script(
-            &mut tx,
-            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
-        )
-        .await?;
-        execute_script(&mut tx, SESSION_SETTINGS).await?;
-        let row = sqlx::query(
-            "SELECT schema_name, name, subscription_status, max_users, settings,
-                    contact_email, contact_phone
-               FROM public.leopard_tenants WHERE slug = $1",
-        )
-        .bind(slug.as_str())
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| TenancyError::TenantNotFound(slug.to_string()))?;
-        let schema = SchemaName::parse(&row.try_get::<String, _>("schema_name")?)?;
+        let mut tx = snapshot(self.pool()).await?;
+        let tenant = crate::provision::tenant_by_slug(&mut *tx, slug).await?;
+        let schema = tenant.schema_name;
         let source = SourceTenant {
             slug: slug.to_string(),
             schema: schema.as_str().to_owned(),
-            name: row.try_get("name")?,
-            status: row.try_get("subscription_status")?,
-            max_users: row.try_get("max_users")?,
-            settings: row.try_get("settings")?,
-            contact_email: row.try_get("contact_email")?,
-            contact_phone: row.try_get("contact_phone")?,
+            name: tenant.name,
+            status: tenant.subscription_status.as_str().to_owned(),
+            max_users: tenant.max_users,
+            settings: tenant.settings,
+            contact_email: tenant.contact_email,
+            contact_phone: tenant.contact_phone,
         };
         let migration_version: Option<i64> = sqlx::query_scalar(&format!(
             "SELECT max(version) FROM {}.{LEDGER_TABLE}",
@@ -986,13 +987,7 @@ impl Provisioner {
         media_root: Option<&Path>,
     ) -> Result<Verification, TenancyError> {
         let schema = self.get(slug).await?.schema_name;
-        let mut tx = self.pool().begin().await?;
-        execute_script(
-            &mut tx,
-            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
-        )
-        .await?;
-        execute_script(&mut tx, SESSION_SETTINGS).await?;
+        let mut tx = snapshot(self.pool()).await?;
         let actual = table_contents(&mut tx, &schema).await?;
         tx.commit().await?;
         let tables = compare_tables(&archive.manifest, &actual);

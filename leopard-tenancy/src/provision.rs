@@ -165,14 +165,7 @@ impl Provisioner {
 
     /// One tenant by slug.
     pub async fn get(&self, slug: &TenantSlug) -> Result<Tenant, TenancyError> {
-        let row = sqlx::query(&format!(
-            "SELECT {TENANT_COLUMNS} FROM public.leopard_tenants t WHERE t.slug = $1"
-        ))
-        .bind(slug.as_str())
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| TenancyError::TenantNotFound(slug.to_string()))?;
-        tenant_from_row(&row)
+        tenant_by_slug(&self.pool, slug).await
     }
 
     /// Every tenant, by slug.
@@ -305,6 +298,24 @@ impl Provisioner {
         }
         Ok(())
     }
+}
+
+/// Tenant `slug` read through `executor` (a pool, or a transaction whose snapshot it must see).
+pub(crate) async fn tenant_by_slug<'e, E>(
+    executor: E,
+    slug: &TenantSlug,
+) -> Result<Tenant, TenancyError>
+where
+    E: sqlx::PgExecutor<'e>,
+{
+    let row = sqlx::query(&format!(
+        "SELECT {TENANT_COLUMNS} FROM public.leopard_tenants t WHERE t.slug = $1"
+    ))
+    .bind(slug.as_str())
+    .fetch_optional(executor)
+    .await?
+    .ok_or_else(|| TenancyError::TenantNotFound(slug.to_string()))?;
+    tenant_from_row(&row)
 }
 
 fn tenant_from_row(row: &PgRow) -> Result<Tenant, TenancyError> {
