@@ -135,7 +135,7 @@ pub(crate) async fn submit(
     request: Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    let pairs = match read_form(body).await {
+    let pairs = match read_form(&parts, body).await {
         Ok(pairs) => pairs,
         Err(err) => return error_page(&err, None),
     };

@@ -131,7 +131,9 @@ impl FromRequest<AppState> for PlatformForm {
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let (mut parts, body) = request.into_parts();
         let user = PlatformUser::from_request_parts(&mut parts, state).await?;
-        let pairs = read_form(body).await.map_err(|e| error_page(&e, None))?;
+        let pairs = read_form(&parts, body)
+            .await
+            .map_err(|e| error_page(&e, None))?;
         let fields: HashMap<String, String> = pairs.into_iter().collect();
         let sent = fields.get("csrf").map_or("", String::as_str);
         if !state.web.csrf_matches(&user.token_hash, sent) {
@@ -238,7 +240,7 @@ pub(crate) async fn login_submit(
     request: Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    let pairs = match read_form(body).await {
+    let pairs = match read_form(&parts, body).await {
         Ok(pairs) => pairs,
         Err(err) => return error_page(&err, None),
     };

@@ -38,8 +38,6 @@ use crate::app::AppState;
 pub const SESSION_COOKIE: &str = "leopard_session";
 /// The login form's double-submit CSRF cookie.
 pub const LOGIN_CSRF_COOKIE: &str = "leopard_login_csrf";
-/// The largest form body a page accepts.
-const FORM_LIMIT: usize = 1024 * 1024;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -366,16 +364,20 @@ impl WebForm {
     }
 }
 
-/// Reads an `application/x-www-form-urlencoded` body (at most 1 MiB) into its pairs: a larger
-/// one is a 413, one not received within the body deadline a 408.
-pub(crate) async fn read_form(body: Body) -> Result<Vec<(String, String)>, ApiError> {
-    let bytes = axum::body::to_bytes(body, FORM_LIMIT)
-        .await
-        .map_err(|err| {
-            leopard_http::limits::body_api_error(&err, None, || {
-                ApiError::BadRequest("The form could not be read.".into())
-            })
-        })?;
+/// Reads an `application/x-www-form-urlencoded` body into its pairs: one larger than the
+/// server's `--max-body-bytes` (the request's [`leopard_http::BodyLimits`]) is a 413, one not
+/// received within the body deadline a 408.
+pub(crate) async fn read_form(
+    parts: &http::request::Parts,
+    body: Body,
+) -> Result<Vec<(String, String)>, ApiError> {
+    let limits = parts.extensions.get::<leopard_http::BodyLimits>().copied();
+    let max = limits.unwrap_or_default().max_body_bytes;
+    let bytes = axum::body::to_bytes(body, max).await.map_err(|err| {
+        leopard_http::limits::body_api_error(&err, limits.as_ref(), || {
+            ApiError::BadRequest("The form could not be read.".into())
+        })
+    })?;
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&bytes).into_owned().collect();
     if pairs
         .iter()
@@ -407,7 +409,7 @@ impl FromRequest<AppState> for WebForm {
         let user = WebUser::from_request_parts(&mut parts, state)
             .await
             .map_err(IntoResponse::into_response)?;
-        let pairs = read_form(body)
+        let pairs = read_form(&parts, body)
             .await
             .map_err(|e| super::error_page(&e, Some(&user)))?;
         let fields: HashMap<String, String> = pairs.iter().cloned().collect();

@@ -72,6 +72,26 @@ async fn a_json_body_over_the_configured_limit_is_a_413_json_error_and_creates_n
 }
 
 #[tokio::test]
+async fn a_web_form_over_the_configured_limit_is_a_413_page_and_signs_nobody_in() {
+    let (app, _, _) = world(|config| config.body_limits.max_body_bytes = 2048).await;
+    let form = format!("username=root&password={}", "x".repeat(4000));
+    let request = Request::post("/login/")
+        .header("host", HOST)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("accept", "text/html")
+        .body(Body::from(form))
+        .expect("request");
+    let (status, _, _) = app.send(request).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        app.tenant_count(SLUG, "SELECT count(*) FROM web_sessions")
+            .await,
+        0,
+        "nobody was signed in"
+    );
+}
+
+#[tokio::test]
 async fn a_body_that_stops_arriving_is_a_408_json_error_that_closes_the_connection_and_creates_nothing(
 ) {
     let (app, token, branch) = world(|config| {
