@@ -24,13 +24,7 @@ TOKEN="$(login admin)"
 CLIENT_ID="$(curl -fsS "$BASE/api/v1/clients/?page_size=1" -H "Host: $HOST" \
     -H "Authorization: Bearer $TOKEN" | jq .results[0].id)"
 
-# A web session: the login form's CSRF cookie, then the form.
-JAR="$WORK/cookies"
-csrf="$(curl -fsS -c "$JAR" -H "Host: $HOST" "$BASE/login/" | grep -o 'name="csrf" value="[^"]*"' | sed 's/.*value="//; s/"$//')"
-curl -fsS -o /dev/null -b "$JAR" -c "$JAR" -H "Host: $HOST" "$BASE/login/" \
-    --data-urlencode "csrf=$csrf" --data-urlencode "username=admin" --data-urlencode "password=$PASSWORD"
-SESSION="$(awk '$6 == "leopard_session" { print $7 }' "$JAR")"
-[[ -n "$SESSION" ]] || { echo "the web login failed" >&2; exit 1; }
+SESSION="$(web_login admin)"
 status="$(curl -s -o "$WORK/page.html" -w '%{http_code}' -H "Host: $HOST" -H "Cookie: leopard_session=$SESSION" "$BASE/clients/")"
 [[ "$status" == 200 ]] || { echo "GET /clients/ answered $status" >&2; exit 1; }
 echo "== /clients/ page: $(wc -c <"$WORK/page.html") bytes, $(grep -o 'data-href=' "$WORK/page.html" | wc -l) rows"

@@ -26,12 +26,7 @@ echo "== seeding 5,000 clients and 2,000 tasks"
 TOKEN="$(login admin)"
 CLIENT_ID="$(curl -fsS "$BASE/api/v1/clients/?page_size=1" -H "Host: $HOST" \
     -H "Authorization: Bearer $TOKEN" | jq .results[0].id)"
-JAR="$WORK/cookies"
-csrf="$(curl -fsS -c "$JAR" -H "Host: $HOST" "$BASE/login/" | grep -o 'name="csrf" value="[^"]*"' | sed 's/.*value="//; s/"$//')"
-curl -fsS -o /dev/null -b "$JAR" -c "$JAR" -H "Host: $HOST" "$BASE/login/" \
-    --data-urlencode "csrf=$csrf" --data-urlencode "username=admin" --data-urlencode "password=$PASSWORD"
-SESSION="$(awk '$6 == "leopard_session" { print $7 }' "$JAR")"
-[[ -n "$SESSION" ]] || { echo "the web login failed" >&2; exit 1; }
+SESSION="$(web_login admin)"
 DB="$(psql "$SQL_URL" -AtX -c 'SELECT current_database()')"
 TICK="$(getconf CLK_TCK)"
 

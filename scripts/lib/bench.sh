@@ -5,7 +5,7 @@
 # server and dropped at the end; without it, the embedded cluster under the temporary data
 # directory is used. After sourcing: $BIN, $TARGET_DIR, $BASE, $HOST, $WORK, $SERVER_PID,
 # $SQL_URL (a URL of the server's database), and the functions `login <username>` (prints an
-# access token), `rss_kib` (the server's resident set, KiB) and `peak_rss_kib` (its high-water
+# access token), `web_login <username>` (prints a web session cookie), `rss_kib` (the server's resident set, KiB) and `peak_rss_kib` (its high-water
 # mark).
 
 THREADS=2
@@ -116,3 +116,15 @@ login() {
 
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$SERVER_PID/status"; }
 peak_rss_kib() { awk '/^VmHWM/ {print $2}' "/proc/$SERVER_PID/status"; }
+
+# web_login <username>: signs in through the login form (its CSRF cookie, then the form) and
+# prints the `leopard_session` cookie's value.
+web_login() {
+    local jar="$WORK/cookies-$1" csrf session
+    csrf="$(curl -fsS -c "$jar" -H "Host: $HOST" "$BASE/login/" | grep -o 'name="csrf" value="[^"]*"' | sed 's/.*value="//; s/"$//')"
+    curl -fsS -o /dev/null -b "$jar" -c "$jar" -H "Host: $HOST" "$BASE/login/" \
+        --data-urlencode "csrf=$csrf" --data-urlencode "username=$1" --data-urlencode "password=$PASSWORD"
+    session="$(awk '$6 == "leopard_session" { print $7 }' "$jar")"
+    [[ -n "$session" ]] || { echo "the web login of $1 failed" >&2; return 1; }
+    echo "$session"
+}
