@@ -2,8 +2,11 @@
 //! one row as for a page of a hundred.
 //!
 //! Statements are counted from sqlx's own per-statement `tracing` events (target
-//! `sqlx::query`), collected by a subscriber attached to the request's future only, so tests
-//! running in parallel do not see each other's queries.
+//! `sqlx::query`). One global subscriber (installed once, always interested in them) adds each
+//! to the counter of the task-local scope the request's future runs in, so tests running in
+//! parallel do not see each other's queries. (A subscriber scoped to the future lost events:
+//! tracing caches each callsite's interest globally, and a cache built while no interested
+//! subscriber was alive kept the callsite silent.)
 
 use crate::common;
 
@@ -14,30 +17,41 @@ use common::TestApp;
 use http::{Method, StatusCode};
 use leopard_rbac::Role;
 use serde_json::{json, Value};
-use tracing::instrument::WithSubscriber as _;
 use tracing_subscriber::layer::{Context, SubscriberExt as _};
 use tracing_subscriber::Layer;
 
 const SLUG: &str = "acme";
 
-/// Counts sqlx's per-statement events.
-#[derive(Clone, Default)]
-struct StatementCounter(Arc<AtomicUsize>);
+tokio::task_local! {
+    /// The statement counter of the request being counted.
+    static STATEMENTS: Arc<AtomicUsize>;
+}
+
+/// Adds sqlx's per-statement events to the current [`STATEMENTS`] scope, if any.
+struct StatementCounter;
 
 impl<S: tracing::Subscriber> Layer<S> for StatementCounter {
     fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
         if event.metadata().target() == "sqlx::query" {
-            self.0.fetch_add(1, Ordering::Relaxed);
+            let _ = STATEMENTS.try_with(|count| count.fetch_add(1, Ordering::Relaxed));
         }
     }
 }
 
 /// Sends `GET path` and returns the status, the body and the number of SQL statements run.
 async fn counted_get(app: &TestApp, path: &str, token: &str) -> (StatusCode, Value, usize) {
-    let counter = StatementCounter::default();
-    let subscriber = tracing_subscriber::registry().with(counter.clone());
-    let (status, _, body) = app.get(SLUG, path, token).with_subscriber(subscriber).await;
-    (status, body, counter.0.load(Ordering::Relaxed))
+    static INSTALLED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        tracing::subscriber::set_global_default(
+            tracing_subscriber::registry().with(StatementCounter),
+        )
+        .expect("no other global subscriber in the test binary");
+    });
+    let count = Arc::new(AtomicUsize::new(0));
+    let (status, _, body) = STATEMENTS
+        .scope(Arc::clone(&count), app.get(SLUG, path, token))
+        .await;
+    (status, body, count.load(Ordering::Relaxed))
 }
 
 /// The number of rows of a list answer (paginated or bare array).
