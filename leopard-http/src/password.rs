@@ -2,19 +2,26 @@
 //!
 //! New hashes are argon2id in PHC string format with a random salt. Verification also accepts
 //! the original backend's Django hashes (`pbkdf2_sha256$<iterations>$<salt>$<base64 hash>`) so
-//! existing passwords keep working; a valid Django hash (or an argon2 hash made with weaker
+//! existing passwords keep working; a valid Django hash (or an argon2 hash made with other
 //! parameters than today's) reports `needs_rehash: true` so the caller can upgrade it on login.
 //! A malformed stored hash never panics: it simply does not verify.
 //!
-//! Argon2id needs 19 MiB of working memory per hash. Allocating and freeing that on every login
-//! made the allocator keep gigabytes under a login flood (2.6 GB RSS at 16 connections), so the
-//! working memory is a per-thread buffer reused by every hash on that thread, and the async
-//! entry points [`hash_async`] / [`verify_async`] run on a fixed pool of one thread per CPU:
-//! memory stays at (threads × 19 MiB) and the runtime's threads never block.
+//! New hashes use [`PARAMS`]: argon2id with 7 MiB of memory and 5 passes, the lowest-memory
+//! of the configurations the OWASP Password Storage Cheat Sheet lists as equally strong
+//! (19 MiB × 2 passes, 12 × 3, 9 × 4, 7 × 5). The CPU cost is about the same as 19 MiB × 2;
+//! the working memory is what a server holding all of its state in 32 MB can afford per
+//! concurrent hash. Hashes made with other parameters (the earlier 19 MiB × 2 among them)
+//! still verify with their own and report `needs_rehash`, so they move to [`PARAMS`] on the
+//! next login.
+//!
+//! The async entry points [`hash_async`] / [`verify_async`] run on a fixed pool of one thread
+//! per CPU, so at most that many hashes hold working memory at once (a login flood once held
+//! 2.6 GB when hashes ran on the blocking pool), and the runtime's threads never block. Each
+//! hash allocates its working memory and frees it when done: nothing of it stays resident
+//! between logins (the server's allocator returns large blocks to the system).
 
-use std::cell::RefCell;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
 use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
 use base64::engine::general_purpose::STANDARD;
@@ -50,7 +57,7 @@ pub enum PasswordError {
 pub enum Verification {
     /// The password matches the stored hash.
     Valid {
-        /// The stored hash uses a legacy format or weaker parameters; store [`hash`]'s output
+        /// The stored hash uses a legacy format or parameters other than [`PARAMS`]; store [`hash`]'s output
         /// instead.
         needs_rehash: bool,
     },
@@ -69,12 +76,18 @@ impl Verification {
 /// must not make one login allocate gigabytes.
 const MAX_MEMORY_KIB: u32 = 256 * 1024;
 
-thread_local! {
-    /// This thread's argon2 working memory, grown on demand and reused.
-    static BLOCKS: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
-}
+/// Memory cost of new hashes (KiB).
+pub const MEMORY_KIB: u32 = 7 * 1024;
 
-/// Runs argon2 into `out` with this thread's reusable working memory.
+/// Passes of new hashes.
+pub const PASSES: u32 = 5;
+
+/// The argon2id parameters of new hashes: [`MEMORY_KIB`], [`PASSES`], one lane.
+pub static PARAMS: LazyLock<Params> = LazyLock::new(|| {
+    Params::new(MEMORY_KIB, PASSES, 1, None).unwrap_or_else(|_| Params::default())
+});
+
+/// Runs argon2 into `out` with working memory allocated for this hash and freed after it.
 fn argon2_into(
     algorithm: Algorithm,
     version: Version,
@@ -83,25 +96,19 @@ fn argon2_into(
     salt: &[u8],
     out: &mut [u8],
 ) -> Result<(), argon2::Error> {
-    let blocks_needed = params.block_count();
+    let mut blocks = vec![Block::default(); params.block_count()];
     let argon = Argon2::new(algorithm, version, params);
-    BLOCKS.with(|cell| {
-        let mut blocks = cell.borrow_mut();
-        if blocks.len() < blocks_needed {
-            blocks.resize(blocks_needed, Block::default());
-        }
-        argon.hash_password_into_with_memory(password, salt, out, &mut blocks[..blocks_needed])
-    })
+    argon.hash_password_into_with_memory(password, salt, out, &mut blocks)
 }
 
-/// Hashes `password` with argon2id (default parameters) and a fresh random salt, returning a
-/// PHC string such as `$argon2id$v=19$m=19456,t=2,p=1$…`.
+/// Hashes `password` with argon2id ([`PARAMS`]) and a fresh random salt, returning a PHC
+/// string such as `$argon2id$v=19$m=7168,t=5,p=1$…`.
 pub fn hash(password: &str) -> Result<String, PasswordError> {
     let failed = |e: &dyn std::fmt::Display| PasswordError::Hashing(e.to_string());
     let salt = SaltString::generate(&mut OsRng);
     let mut salt_bytes = [0u8; 64];
     let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(|e| failed(&e))?;
-    let params = Params::default();
+    let params = PARAMS.clone();
     let mut out = vec![0u8; params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)];
     argon2_into(
         Algorithm::Argon2id,
@@ -158,11 +165,12 @@ fn verify_phc(password: &str, stored: &str) -> Verification {
         return Verification::Invalid;
     };
     let mut out = vec![0u8; expected.len()];
-    let current = Params::default();
+    let current = &*PARAMS;
     let needs_rehash = algorithm != Algorithm::Argon2id
-        || params.m_cost() < current.m_cost()
-        || params.t_cost() < current.t_cost()
-        || params.p_cost() < current.p_cost();
+        || version != Version::V0x13
+        || params.m_cost() != current.m_cost()
+        || params.t_cost() != current.t_cost()
+        || params.p_cost() != current.p_cost();
     let Ok(params) = Params::new(
         params.m_cost(),
         params.t_cost(),
@@ -439,8 +447,8 @@ mod tests {
         assert!(Argon2::default()
             .verify_password(b"other pw", &parsed)
             .is_err());
-        // …and the reference hash verifies with ours, without a rehash.
-        let reference = Argon2::default()
+        // …and the reference hash with our parameters verifies with ours, without a rehash.
+        let reference = Argon2::new(Algorithm::Argon2id, Version::V0x13, PARAMS.clone())
             .hash_password(b"interop pw", &SaltString::generate(&mut OsRng))
             .map_err(|e| PasswordError::Hashing(e.to_string()))?
             .to_string();
@@ -485,7 +493,10 @@ mod tests {
     #[test]
     fn a_fresh_hash_is_argon2id_and_verifies_without_rehash() -> Result<(), PasswordError> {
         let stored = hash("correct horse")?;
-        assert!(stored.starts_with("$argon2id$"));
+        assert!(
+            stored.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"),
+            "{stored}"
+        );
         assert_eq!(
             verify("correct horse", &stored),
             Verification::Valid {
@@ -520,17 +531,23 @@ mod tests {
     }
 
     #[test]
-    fn an_argon2_hash_with_weaker_parameters_asks_for_a_rehash() -> Result<(), PasswordError> {
-        let params =
-            Params::new(8 * 1024, 1, 1, None).map_err(|e| PasswordError::Hashing(e.to_string()))?;
-        let weak = Argon2::new(Algorithm::Argon2id, argon2::Version::V0x13, params)
-            .hash_password(b"pw", &SaltString::generate(&mut OsRng))
-            .map_err(|e| PasswordError::Hashing(e.to_string()))?
-            .to_string();
-        assert_eq!(
-            verify("pw", &weak),
-            Verification::Valid { needs_rehash: true }
-        );
+    fn argon2_hashes_with_other_parameters_verify_and_ask_for_a_rehash() -> Result<(), PasswordError>
+    {
+        // Weaker ones, and the 19 MiB × 2 passes new hashes used before.
+        for (m, t) in [(8 * 1024, 1), (19 * 1024, 2)] {
+            let params =
+                Params::new(m, t, 1, None).map_err(|e| PasswordError::Hashing(e.to_string()))?;
+            let other = Argon2::new(Algorithm::Argon2id, argon2::Version::V0x13, params)
+                .hash_password(b"pw", &SaltString::generate(&mut OsRng))
+                .map_err(|e| PasswordError::Hashing(e.to_string()))?
+                .to_string();
+            assert_eq!(
+                verify("pw", &other),
+                Verification::Valid { needs_rehash: true },
+                "{other}"
+            );
+            assert_eq!(verify("pv", &other), Verification::Invalid);
+        }
         Ok(())
     }
 

@@ -657,7 +657,7 @@ pub(crate) async fn issue_recorded_pair(
 }
 
 /// A stored hash that never verifies, so an unknown username costs as much as a wrong password.
-pub(crate) const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$\
+pub(crate) const DUMMY_HASH: &str = "$argon2id$v=19$m=7168,t=5,p=1$c29tZXNhbHRzb21lc2FsdA$\
     ZG9lc25vdG1hdHRlcmRvZXNub3RtYXR0ZXJkb2VzbjA";
 
 #[cfg(test)]
