@@ -69,6 +69,8 @@ pub struct AppConfig {
     /// The principal cache the authenticator consults (live only while a
     /// [`crate::principals::PrincipalListener`] runs for it).
     pub principals: Arc<leopard_http::PrincipalCache>,
+    /// The list-count cache (live only while a notification listener runs for it).
+    pub counts: Arc<crate::counts::CountCache>,
 }
 
 /// Origins allowed by CORS.
@@ -110,6 +112,7 @@ impl AppConfig {
             web_session_lifetime: Duration::from_secs(12 * 60 * 60),
             secure_cookies: false,
             principals: Arc::new(leopard_http::PrincipalCache::default()),
+            counts: Arc::new(crate::counts::CountCache::default()),
         }
     }
 }
@@ -190,6 +193,10 @@ pub fn router(config: AppConfig) -> Result<Router, ApiError> {
         .min_connections(0)
         .acquire_timeout(HEALTH_TIMEOUT)
         .connect_lazy_with(config.pool.connect_options().as_ref().clone());
+    let counts = crate::counts::Counts {
+        cache: Arc::clone(&config.counts),
+        pool: config.pool.clone(),
+    };
     let state = AppState {
         health_pool,
         pool: config.pool,
@@ -248,6 +255,10 @@ pub fn router(config: AppConfig) -> Result<Router, ApiError> {
         .fallback(not_found)
         .with_state(state)
         .layer(axum::middleware::from_fn(refuse_null_characters))
+        .layer(axum::middleware::from_fn_with_state(
+            counts,
+            crate::counts::scope,
+        ))
         .layer(DefaultBodyLimit::max(config.body_limits.max_body_bytes))
         .layer(leopard_http::BodyDeadlineLayer::new(config.body_limits))
         .layer(tenancy)

@@ -185,11 +185,17 @@ async fn serve_on(
     } else {
         Some(Arc::clone(&config.principals))
     };
-    let notices = crate::realtime::Listener::start_with_principals(
+    let count_cache = if args.no_count_cache {
+        tracing::info!("list-count cache disabled (--no-count-cache)");
+        None
+    } else {
+        Some(Arc::clone(&config.counts))
+    };
+    let notices = crate::realtime::Listener::start_with_caches(
         &db.pool,
         Arc::clone(&registry),
         Arc::clone(&realtime),
-        principal_cache,
+        crate::principals::Notices::new(principal_cache, count_cache),
     )
     .await
     .context("listening for notifications")?;

@@ -327,6 +327,10 @@ pub struct ServeArgs {
     /// cache is invalidated by database notices; see docs/performance.md).
     #[arg(long, env = "LEOPARD_NO_PRINCIPAL_CACHE")]
     pub no_principal_cache: bool,
+    /// Count every list page's total in the database instead of the list-count cache (the
+    /// cache is invalidated by database notices; see docs/performance.md).
+    #[arg(long, env = "LEOPARD_NO_COUNT_CACHE")]
+    pub no_count_cache: bool,
     /// Token and login settings.
     #[command(flatten)]
     pub auth: AuthArgs,

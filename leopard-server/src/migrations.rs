@@ -92,6 +92,11 @@ pub const TENANT: &[Migration] = &[
         "option_notices",
         include_str!("../migrations/tenant/0016_option_notices.sql"),
     ),
+    Migration::new(
+        17,
+        "count_notices",
+        include_str!("../migrations/tenant/0017_count_notices.sql"),
+    ),
 ];
 
 /// Shared migrations of the server (the public schema), after the registry's own.

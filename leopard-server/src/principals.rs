@@ -15,45 +15,66 @@ use std::sync::Arc;
 
 use leopard_http::PrincipalCache;
 
+use crate::counts::CountCache;
+
 /// The PostgreSQL channel of principal notices (payload: the tenant's schema name).
 pub const CHANNEL: &str = "leopard_principals";
 
-/// What the listener does with the principal cache, if there is one.
+/// What the listener does with the principal cache and the count cache
+/// ([`crate::counts::CountCache`], channel [`crate::counts::CHANNEL`]), when there are.
 #[derive(Debug, Clone, Default)]
-pub struct Notices(Option<Arc<PrincipalCache>>);
+pub struct Notices {
+    principals: Option<Arc<PrincipalCache>>,
+    counts: Option<Arc<CountCache>>,
+}
 
 impl Notices {
-    /// Notices for `cache` (`None`: the cache is off and stays bypassed).
-    pub fn new(cache: Option<Arc<PrincipalCache>>) -> Self {
-        Self(cache)
+    /// Notices for the caches given (`None`: that cache is off and stays bypassed).
+    pub fn new(principals: Option<Arc<PrincipalCache>>, counts: Option<Arc<CountCache>>) -> Self {
+        Self { principals, counts }
     }
 
-    /// Whether there is a cache to keep.
-    pub fn enabled(&self) -> bool {
-        self.0.is_some()
+    /// The channels to listen on for the caches there are.
+    pub fn channels(&self) -> Vec<&'static str> {
+        let mut channels = Vec::new();
+        if self.principals.is_some() {
+            channels.push(CHANNEL);
+        }
+        if self.counts.is_some() {
+            channels.push(crate::counts::CHANNEL);
+        }
+        channels
     }
 
-    /// The listener is connected: the cache answers, starting empty.
+    /// The listener is connected: the caches answer, starting empty.
     pub fn connected(&self) {
-        if let Some(cache) = &self.0 {
+        if let Some(cache) = &self.principals {
+            cache.set_live(true);
+        }
+        if let Some(cache) = &self.counts {
             cache.set_live(true);
         }
     }
 
-    /// The listener lost its connection (or stopped): the cache is bypassed.
+    /// The listener lost its connection (or stopped): the caches are bypassed.
     pub fn lost(&self) {
-        if let Some(cache) = &self.0 {
+        if let Some(cache) = &self.principals {
             if cache.is_live() {
                 tracing::warn!("principal notices interrupted; the principal cache is bypassed");
             }
             cache.set_live(false);
         }
+        if let Some(cache) = &self.counts {
+            cache.set_live(false);
+        }
     }
 
-    /// A notice: the principals of the tenant whose schema is `schema` changed.
-    pub fn notice(&self, schema: &str) {
-        if let Some(cache) = &self.0 {
-            cache.invalidate_schema(schema);
+    /// A notice on `channel` (one of [`Notices::channels`]).
+    pub fn notice(&self, channel: &str, payload: &str) {
+        match (channel, &self.principals, &self.counts) {
+            (CHANNEL, Some(cache), _) => cache.invalidate_schema(payload),
+            (crate::counts::CHANNEL, _, Some(cache)) => cache.notice(payload),
+            _ => {}
         }
     }
 }

@@ -431,22 +431,23 @@ impl Listener {
         registry: Arc<TenantRegistry>,
         realtime: Arc<Realtime>,
     ) -> Result<Self, sqlx::Error> {
-        Self::start_with_principals(pool, registry, realtime, None).await
+        Self::start_with_caches(pool, registry, realtime, Default::default()).await
     }
 
-    /// Like [`Listener::start`], on the same connection also listening for principal changes
-    /// ([`crate::principals::CHANNEL`]) and keeping `principals` live while it is connected.
-    pub async fn start_with_principals(
+    /// Like [`Listener::start`], on the same connection also listening for the changes that
+    /// invalidate the caches of `caches` (principals, list counts) and keeping those caches
+    /// live while it is connected.
+    pub async fn start_with_caches(
         pool: &PgPool,
         registry: Arc<TenantRegistry>,
         realtime: Arc<Realtime>,
-        principals: Option<Arc<leopard_http::PrincipalCache>>,
+        caches: crate::principals::Notices,
     ) -> Result<Self, sqlx::Error> {
         let mut listener = PgListener::connect_with(pool).await?;
         listener.listen(CHANNEL).await?;
-        let principals = crate::principals::Notices::new(principals);
-        if principals.enabled() {
-            listener.listen(crate::principals::CHANNEL).await?;
+        let principals = caches;
+        for channel in principals.channels() {
+            listener.listen(channel).await?;
         }
         principals.connected();
         let stopped = principals.clone();
@@ -481,7 +482,9 @@ impl Listener {
                     Ok(Some(notification)) if notification.channel() == CHANNEL => {
                         handle_notice(&realtime, &mut contexts, notification.payload()).await;
                     }
-                    Ok(Some(notification)) => principals.notice(notification.payload()),
+                    Ok(Some(notification)) => {
+                        principals.notice(notification.channel(), notification.payload());
+                    }
                     // The connection was lost (and replaced): notices may have been missed.
                     Ok(None) => {
                         interrupted = true;

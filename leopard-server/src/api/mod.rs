@@ -281,7 +281,8 @@ pub type Filters = (String, PgArguments, usize);
 
 /// One page of `select` (a `SELECT … FROM <table> <alias>` without `WHERE`) matching the
 /// filters built by `filters`, ordered by `order`, and the total count over `from` (`<table>
-/// <alias>`). `filters` runs twice because each query consumes its arguments.
+/// <alias>`), from the request's count cache when it holds it ([`crate::counts`]). `filters`
+/// runs twice because each query consumes its arguments.
 pub async fn fetch_page<T>(
     conn: &mut sqlx::PgConnection,
     select: &str,
@@ -294,10 +295,12 @@ where
     T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
 {
     let (clause, args, _) = filters()?;
-    let count: i64 =
-        sqlx::query_scalar_with(&format!("SELECT count(*) FROM {from} WHERE {clause}"), args)
-            .fetch_one(&mut *conn)
-            .await?;
+    let count = crate::counts::count(
+        &mut *conn,
+        &format!("SELECT count(*) FROM {from} WHERE {clause}"),
+        args,
+    )
+    .await?;
     let (clause, mut args, n) = filters()?;
     push_arg(&mut args, pagination.limit())?;
     push_arg(&mut args, pagination.offset())?;

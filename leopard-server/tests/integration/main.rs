@@ -13,6 +13,7 @@ mod calendar;
 mod clients;
 mod college_applications;
 mod countries;
+mod counts;
 mod crm_handlers;
 mod demo;
 mod demo_as_root;

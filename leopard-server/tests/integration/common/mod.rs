@@ -19,6 +19,7 @@ use serde_json::Value;
 use tower::ServiceExt as _;
 
 pub mod browser;
+pub mod pair;
 pub mod processes;
 
 /// The password every test user gets.
