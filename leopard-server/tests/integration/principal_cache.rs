@@ -6,7 +6,6 @@
 use crate::common;
 
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use common::pair::{ids, Pair};
 use common::TestApp;
