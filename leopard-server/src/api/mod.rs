@@ -301,13 +301,10 @@ where
         args,
     )
     .await?;
-    let (clause, mut args, n) = filters()?;
-    push_arg(&mut args, pagination.limit())?;
-    push_arg(&mut args, pagination.offset())?;
+    let (clause, args, _) = filters()?;
     let sql = format!(
-        "{select} WHERE {clause} ORDER BY {order} LIMIT ${} OFFSET ${}",
-        n + 1,
-        n + 2
+        "{select} WHERE {clause} ORDER BY {order} {}",
+        pagination.limit_clause()
     );
     let rows = sqlx::query_as_with(&sql, args)
         .fetch_all(&mut *conn)
