@@ -158,8 +158,12 @@ run "GET /api/v1/regions/ (super admin, one-row list)" "$CONNECTIONS" \
 run "GET /health/ (the box's ceiling)" "$CONNECTIONS" -H "Host: $HOST" "$BASE/health/"
 run "POST /api/token/" "$CONNECTIONS" \
     -H "Host: $HOST" -s "$SCRIPTS/wrk/login.lua" "$BASE/api/token/"
+log_lines="$(wc -l <"$WORK/server.log")"
 run "GET /api/v1/clients/ over $TENANTS tenants of $TENANT_CLIENTS clients (random tenant per request)" "$CONNECTIONS" \
     -s "$SCRIPTS/wrk/random_tenant.lua" "$BASE/api/v1/clients/" -- "$WORK/tenants.txt"
+# The request spans carry the tenant: how many of the N this run reached.
+echo "tenants reached: $(tail -n +"$((log_lines + 1))" "$WORK/server.log" \
+    | grep -oE 'tenant="?bench-[0-9]+' | sort -u | wc -l) of $TENANTS"
 for c in $HIGH_CONNECTIONS; do
     run "GET /api/v1/clients/ (super admin) at $c connections" "$c" \
         -H "Host: $HOST" -H "Authorization: Bearer $ADMIN_TOKEN" "$BASE/api/v1/clients/"
