@@ -49,10 +49,8 @@ fi
 SETUP_JOBS="${LEOPARD_BENCH_SETUP_JOBS:-4}"
 TENANT_CLIENTS="${LEOPARD_BENCH_TENANT_CLIENTS:-5}"
 SOAK_SECS="${LEOPARD_BENCH_SOAK_SECS:-0}"
-# shellcheck source=lib/bench.sh
-source "$SCRIPTS/lib/bench.sh"
-
-# wrk needs a descriptor per connection (and the server one per accepted connection).
+# wrk needs a descriptor per connection, and the server (started by lib/bench.sh, so raised
+# before it) one per accepted connection.
 max_connections=$CONNECTIONS
 for c in $HIGH_CONNECTIONS; do
     if ((c > max_connections)); then max_connections=$c; fi
@@ -61,6 +59,9 @@ want_files=$((max_connections * 2 + 1024))
 if [[ "$(ulimit -n)" != unlimited ]] && (($(ulimit -n) < want_files)); then
     ulimit -n "$want_files" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 fi
+# shellcheck source=lib/bench.sh
+source "$SCRIPTS/lib/bench.sh"
+
 echo "== open files limit: $(ulimit -n)"
 
 build_load_mix
