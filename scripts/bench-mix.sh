@@ -21,11 +21,8 @@ if [[ "$BULK" -gt 0 ]]; then
     echo "== seeding $BULK clients and 2,000 tasks"
     "$BIN" seed crm --tenant acme --clients "$BULK" --tasks 2000
 fi
-echo "== building the harness (cargo build --release --example load_mix)"
-(cd "$ROOT" && cargo build --release --example load_mix)
+build_load_mix
 echo "== server RSS before load: $(rss_kib) KiB"
-echo "== $TARGET_DIR/release/examples/load_mix --base $BASE --host $HOST --duration $DURATION --concurrency $CONCURRENCY"
-"$TARGET_DIR/release/examples/load_mix" --base "$BASE" --host "$HOST" \
-    --duration "$DURATION" --concurrency "$CONCURRENCY" --password "$PASSWORD"
+run_load_mix "$DURATION" "$CONCURRENCY"
 echo "server RSS after: $(rss_kib) KiB (peak $(peak_rss_kib) KiB)"
-echo "== 5xx responses logged by the server: $(grep -c 'status=5' "$WORK/server.log" || true)"
+echo "== 5xx responses logged by the server: $(count_5xx)"

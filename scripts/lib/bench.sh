@@ -5,8 +5,11 @@
 # server and dropped at the end; without it, the embedded cluster under the temporary data
 # directory is used. After sourcing: $BIN, $TARGET_DIR, $BASE, $HOST, $WORK, $SERVER_PID,
 # $SQL_URL (a URL of the server's database), and the functions `login <username>` (prints an
-# access token), `web_login <username>` (prints a web session cookie), `rss_kib` (the server's resident set, KiB) and `peak_rss_kib` (its high-water
-# mark).
+# access token), `web_login <username>` (prints a web session cookie), `rss_kib` (the server's
+# resident set, KiB), `peak_rss_kib` (its high-water mark), `build_load_mix` (builds
+# examples/load_mix.rs and sets $LOAD_MIX), `run_load_mix <seconds> <concurrency>`, `count_5xx`
+# (5xx responses the server logged so far) and the wrk-output parsers `wrk_rps <file>` and
+# `wrk_latency_ms <file> <percentile>` (e.g. 99%).
 
 THREADS=2
 PASSWORD="Leopard-Demo-2026"
@@ -127,4 +130,46 @@ web_login() {
     session="$(awk '$6 == "leopard_session" { print $7 }' "$jar")"
     [[ -n "$session" ]] || { echo "the web login of $1 failed" >&2; return 1; }
     echo "$session"
+}
+
+# build_load_mix: builds the mixed-load harness (examples/load_mix.rs) and sets $LOAD_MIX. The
+# release build unless LEOPARD_BENCH_BIN is set (then the debug one).
+build_load_mix() {
+    if [[ -z "${LEOPARD_BENCH_BIN:-}" ]]; then
+        echo "== building the harness (cargo build --release --example load_mix)"
+        (cd "$ROOT" && cargo build --release --example load_mix)
+        LOAD_MIX="$TARGET_DIR/release/examples/load_mix"
+    else
+        LOAD_MIX="$TARGET_DIR/debug/examples/load_mix"
+        # `cargo test` builds the examples too: reuse that one while it is newer than its source.
+        if [[ -x "$LOAD_MIX" && "$LOAD_MIX" -nt "$ROOT/examples/load_mix.rs" ]]; then
+            echo "== the harness: $LOAD_MIX (already built)"
+        else
+            echo "== building the harness (cargo build --example load_mix)"
+            (cd "$ROOT" && cargo build --example load_mix)
+        fi
+    fi
+}
+
+# run_load_mix <seconds> <concurrency>: runs the harness against the server (tenant acme).
+run_load_mix() {
+    echo "== $LOAD_MIX --base $BASE --host $HOST --duration $1 --concurrency $2"
+    "$LOAD_MIX" --base "$BASE" --host "$HOST" --duration "$1" --concurrency "$2" \
+        --password "$PASSWORD"
+}
+
+# count_5xx: how many 5xx responses the server has logged so far.
+count_5xx() { grep -c 'status=5' "$WORK/server.log" || true; }
+
+# wrk_rps <file>: the requests/s of a saved `wrk` output.
+wrk_rps() { awk '/^Requests\/sec:/ {print $2}' "$1"; }
+
+# wrk_latency_ms <file> <percentile>: a latency of the distribution `wrk --latency` printed
+# ("  99%   12.34ms"), in milliseconds (wrk's units: us, ms, s, m).
+wrk_latency_ms() {
+    awk -v p="$2" '$1 == p && $2 ~ /^[0-9.]+(us|ms|s|m)$/ {
+        v = $2; u = v; sub(/^[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
+        f = (u == "us") ? 0.001 : (u == "ms") ? 1 : (u == "s") ? 1000 : 60000
+        printf "%.2f\n", v * f; exit
+    }' "$1"
 }
