@@ -26,7 +26,7 @@
 # Environment:
 #   LEOPARD_BENCH_TENANTS          N, the tenants of the spread run (default 1000; 5 when
 #                                  LEOPARD_BENCH_BIN is set, CI's smoke run)
-#   LEOPARD_BENCH_TENANT_CLIENTS   clients of each of those tenants (default 5)
+#   LEOPARD_BENCH_TENANT_CLIENTS   clients of each of those tenants (default 25: a full page)
 #   LEOPARD_BENCH_SETUP_JOBS       tenants set up at a time (default 4)
 #   LEOPARD_BENCH_HIGH_CONNECTIONS the high-concurrency runs (default "256 1024"; "32 64" when
 #                                  LEOPARD_BENCH_BIN is set)
@@ -47,7 +47,7 @@ else
     HIGH_CONNECTIONS="${LEOPARD_BENCH_HIGH_CONNECTIONS:-256 1024}"
 fi
 SETUP_JOBS="${LEOPARD_BENCH_SETUP_JOBS:-4}"
-TENANT_CLIENTS="${LEOPARD_BENCH_TENANT_CLIENTS:-5}"
+TENANT_CLIENTS="${LEOPARD_BENCH_TENANT_CLIENTS:-25}"
 SOAK_SECS="${LEOPARD_BENCH_SOAK_SECS:-0}"
 # wrk needs a descriptor per connection, and the server (started by lib/bench.sh, so raised
 # before it) one per accepted connection.
