@@ -142,12 +142,17 @@ struct Entry {
 struct Inner {
     /// Per schema, per table: bumped by each change notice.
     versions: HashMap<String, HashMap<&'static str, u64>>,
-    /// Per (schema, tenant id): statement and arguments → entry.
-    entries: HashMap<(String, i64), HashMap<String, Entry>>,
+    /// Per schema: tenant id, statement and arguments ([`key`]) → entry.
+    entries: HashMap<String, HashMap<String, Entry>>,
     size: usize,
 }
 
 impl Inner {
+    /// Whether every table of `versions` still has the version noted there.
+    fn current(&self, schema: &str, versions: &[(&'static str, u64)]) -> bool {
+        versions.iter().all(|(t, v)| self.version(schema, t) == *v)
+    }
+
     fn version(&self, schema: &str, table: &str) -> u64 {
         self.versions
             .get(schema)
@@ -188,11 +193,16 @@ pub enum Lookup {
     Bypass,
 }
 
+/// An entry's key within its schema: the tenant's registry id (a schema dropped and made
+/// again belongs to another tenant), the statement and its encoded arguments.
+fn key(tenant_id: i64, sql: &str, args: &PgArguments) -> String {
+    format!("{tenant_id}\u{0}{sql}\u{0}{args:?}")
+}
+
 /// What a miss needs to store its count: taken before the count's transaction began.
 #[derive(Debug)]
 pub struct Ticket {
     schema: String,
-    tenant_id: i64,
     key: String,
     versions: Vec<(&'static str, u64)>,
     epoch: u64,
@@ -246,29 +256,25 @@ impl CountCache {
         if !self.is_live() {
             return Lookup::Bypass;
         }
-        let Some(deps) = dependencies(sql) else {
-            return Lookup::Bypass;
-        };
-        let key = format!("{sql}\u{0}{args:?}");
+        let key = key(tenant_id, sql, args);
         let Ok(inner) = self.inner.read() else {
             return Lookup::Bypass;
         };
-        let versions: Vec<(&'static str, u64)> = deps
-            .iter()
-            .map(|t| (*t, inner.version(schema, t)))
-            .collect();
-        if let Some(entry) = inner
-            .entries
-            .get(&(schema.to_owned(), tenant_id))
-            .and_then(|e| e.get(&key))
-        {
-            if entry.versions == versions && entry.stored.elapsed() < self.ttl {
+        if let Some(entry) = inner.entries.get(schema).and_then(|e| e.get(&key)) {
+            if inner.current(schema, &entry.versions) && entry.stored.elapsed() < self.ttl {
                 return Lookup::Hit(entry.count);
             }
         }
+        // A miss: the statement's tables, with their versions before it is counted.
+        let Some(deps) = dependencies(sql) else {
+            return Lookup::Bypass;
+        };
+        let versions = deps
+            .into_iter()
+            .map(|t| (t, inner.version(schema, t)))
+            .collect();
         Lookup::Miss(Ticket {
             schema: schema.to_owned(),
-            tenant_id,
             key,
             versions,
             epoch: self.epoch.load(Ordering::Acquire),
@@ -290,18 +296,14 @@ impl CountCache {
             inner.entries.clear();
             inner.size = 0;
         }
-        let previous = inner
-            .entries
-            .entry((ticket.schema, ticket.tenant_id))
-            .or_default()
-            .insert(
-                ticket.key,
-                Entry {
-                    count,
-                    versions: ticket.versions,
-                    stored: Instant::now(),
-                },
-            );
+        let previous = inner.entries.entry(ticket.schema).or_default().insert(
+            ticket.key,
+            Entry {
+                count,
+                versions: ticket.versions,
+                stored: Instant::now(),
+            },
+        );
         if previous.is_none() {
             inner.size += 1;
         }
@@ -363,14 +365,9 @@ impl CountCache {
             );
             let mut inner = self.write();
             self.epoch.fetch_add(1, Ordering::AcqRel);
-            let dropped: usize = inner
-                .entries
-                .iter()
-                .filter(|((s, _), _)| s == schema)
-                .map(|(_, e)| e.len())
-                .sum();
-            inner.entries.retain(|(s, _), _| s != schema);
-            inner.size -= dropped;
+            if let Some(dropped) = inner.entries.remove(schema) {
+                inner.size -= dropped.len();
+            }
         }
     }
 
@@ -486,11 +483,16 @@ mod tests {
         cache
     }
 
-    fn stored(cache: &CountCache, schema: &str, sql: &str, args: &PgArguments, count: i64) {
-        match cache.lookup(schema, 1, sql, args) {
-            Lookup::Miss(ticket) => cache.store(ticket, count),
+    /// The ticket of a lookup that must miss.
+    fn miss(cache: &CountCache, schema: &str, args: &PgArguments) -> Ticket {
+        match cache.lookup(schema, 1, SQL, args) {
+            Lookup::Miss(ticket) => ticket,
             other => panic!("expected a miss, got {other:?}"),
         }
+    }
+
+    fn stored(cache: &CountCache, schema: &str, args: &PgArguments, count: i64) {
+        cache.store(miss(cache, schema, args), count);
     }
 
     #[test]
@@ -506,7 +508,7 @@ mod tests {
     #[test]
     fn a_stored_count_is_served_until_one_of_its_tables_changes() {
         let cache = live();
-        stored(&cache, "tenant_a", SQL, &args(&[7]), 42);
+        stored(&cache, "tenant_a", &args(&[7]), 42);
         assert!(matches!(
             cache.lookup("tenant_a", 1, SQL, &args(&[7])),
             Lookup::Hit(42)
@@ -528,7 +530,7 @@ mod tests {
     #[test]
     fn other_arguments_another_tenant_id_or_another_schema_are_other_entries() {
         let cache = live();
-        stored(&cache, "tenant_a", SQL, &args(&[7]), 42);
+        stored(&cache, "tenant_a", &args(&[7]), 42);
         assert!(matches!(
             cache.lookup("tenant_a", 1, SQL, &args(&[8])),
             Lookup::Miss(_)
@@ -546,9 +548,7 @@ mod tests {
     #[test]
     fn a_count_that_raced_with_a_change_is_never_served() {
         let cache = live();
-        let Lookup::Miss(ticket) = cache.lookup("tenant_a", 1, SQL, &args(&[7])) else {
-            panic!("expected a miss");
-        };
+        let ticket = miss(&cache, "tenant_a", &args(&[7]));
         // The change commits while the count runs (under the old snapshot).
         cache.notice("tenant_a.notes");
         cache.store(ticket, 41);
@@ -561,7 +561,7 @@ mod tests {
     #[test]
     fn a_cache_that_is_not_live_is_bypassed_and_starts_empty_when_live_again() {
         let cache = live();
-        stored(&cache, "tenant_a", SQL, &args(&[7]), 42);
+        stored(&cache, "tenant_a", &args(&[7]), 42);
         cache.set_live(false);
         assert!(matches!(
             cache.lookup("tenant_a", 1, SQL, &args(&[7])),
@@ -578,9 +578,7 @@ mod tests {
     #[test]
     fn a_load_from_before_the_cache_started_over_is_not_stored() {
         let cache = live();
-        let Lookup::Miss(ticket) = cache.lookup("tenant_a", 1, SQL, &args(&[7])) else {
-            panic!("expected a miss");
-        };
+        let ticket = miss(&cache, "tenant_a", &args(&[7]));
         cache.set_live(true);
         cache.store(ticket, 41);
         assert!(cache.is_empty());
@@ -590,13 +588,13 @@ mod tests {
     fn an_entry_expires_after_its_time_to_live_and_a_full_cache_starts_over() {
         let cache = CountCache::new(Duration::ZERO, 2);
         cache.set_live(true);
-        stored(&cache, "tenant_a", SQL, &args(&[1]), 1);
+        stored(&cache, "tenant_a", &args(&[1]), 1);
         assert!(matches!(
             cache.lookup("tenant_a", 1, SQL, &args(&[1])),
             Lookup::Miss(_)
         ));
-        stored(&cache, "tenant_a", SQL, &args(&[2]), 2);
-        stored(&cache, "tenant_a", SQL, &args(&[3]), 3);
+        stored(&cache, "tenant_a", &args(&[2]), 2);
+        stored(&cache, "tenant_a", &args(&[3]), 3);
         assert_eq!(cache.len(), 1);
     }
 

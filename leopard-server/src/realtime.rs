@@ -420,7 +420,7 @@ struct Notice {
 #[derive(Debug)]
 pub struct Listener {
     handle: JoinHandle<()>,
-    principals: crate::principals::Notices,
+    caches: crate::principals::Notices,
 }
 
 impl Listener {
@@ -445,14 +445,13 @@ impl Listener {
     ) -> Result<Self, sqlx::Error> {
         let mut listener = PgListener::connect_with(pool).await?;
         listener.listen(CHANNEL).await?;
-        let principals = caches;
-        for channel in principals.channels() {
+        for channel in caches.channels() {
             listener.listen(channel).await?;
         }
-        principals.connected();
-        let stopped = principals.clone();
+        caches.connected();
+        let kept = caches.clone();
         let handle = tokio::spawn(async move {
-            let principals = stopped;
+            let caches = kept;
             let mut contexts = Contexts {
                 registry,
                 by_schema: HashMap::new(),
@@ -467,7 +466,7 @@ impl Listener {
                     match sqlx::query("SELECT 1").execute(&mut listener).await {
                         Ok(_) => {
                             interrupted = false;
-                            principals.connected();
+                            caches.connected();
                             let streams = realtime.hub.publish_all(&Push::Resync);
                             tracing::warn!(
                                 streams,
@@ -483,28 +482,28 @@ impl Listener {
                         handle_notice(&realtime, &mut contexts, notification.payload()).await;
                     }
                     Ok(Some(notification)) => {
-                        principals.notice(notification.channel(), notification.payload());
+                        caches.notice(notification.channel(), notification.payload());
                     }
                     // The connection was lost (and replaced): notices may have been missed.
                     Ok(None) => {
                         interrupted = true;
-                        principals.lost();
+                        caches.lost();
                     }
                     Err(sqlx::Error::PoolClosed) => {
                         tracing::debug!("pool closed; notification listener stops");
-                        principals.lost();
+                        caches.lost();
                         return;
                     }
                     Err(err) => {
                         tracing::warn!(error = %err, "notification listener failed; retrying");
                         interrupted = true;
-                        principals.lost();
+                        caches.lost();
                         tokio::time::sleep(Duration::from_millis(200)).await;
                     }
                 }
             }
         });
-        Ok(Self { handle, principals })
+        Ok(Self { handle, caches })
     }
 
     /// Stops listening.
@@ -514,7 +513,7 @@ impl Listener {
 impl Drop for Listener {
     fn drop(&mut self) {
         self.handle.abort();
-        self.principals.lost();
+        self.caches.lost();
     }
 }
 

@@ -279,6 +279,11 @@ pub fn push_predicate(args: &mut PgArguments, predicate: &SqlPredicate) -> Resul
 /// used, as the list helpers of each resource build it.
 pub type Filters = (String, PgArguments, usize);
 
+/// The filters of a list that has none (every row), for [`fetch_page`].
+pub fn no_filters() -> Result<Filters, ApiError> {
+    Ok(("TRUE".to_owned(), PgArguments::default(), 0))
+}
+
 /// One page of `select` (a `SELECT … FROM <table> <alias>` without `WHERE`) matching the
 /// filters built by `filters`, ordered by `order`, and the total count over `from` (`<table>
 /// <alias>`), from the request's count cache when it holds it ([`crate::counts`]). `filters`

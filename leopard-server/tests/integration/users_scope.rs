@@ -83,7 +83,8 @@ async fn the_user_list_returns_exactly_the_users_the_check_allows() {
         } else {
             Principal::with_role(UserId(me), role, my_branches, regions, region_branches)
         };
-        let (rows, _) = list_users(&mut tx, &principal, &UserFilters::default(), None, 1000, 0)
+        let all = leopard_http::Pagination::new(1, 1000, String::new(), Vec::new());
+        let (rows, _) = list_users(&mut tx, &principal, &UserFilters::default(), None, &all)
             .await
             .expect("list");
         let listed: Vec<i64> = rows

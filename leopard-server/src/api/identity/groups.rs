@@ -161,26 +161,21 @@ const SELECT_GROUP: &str = "SELECT g.id, g.name,
         (SELECT count(*) FROM user_groups ug WHERE ug.group_id = g.id) AS users_count
    FROM groups g";
 
-/// One page of groups, ordered by name, id.
+/// One page of groups, ordered by name, id, and how many there are.
 pub async fn list_groups(
     conn: &mut PgConnection,
-    limit: i64,
-    offset: i64,
-) -> Result<Vec<GroupOutput>, ApiError> {
-    let sql = format!("{SELECT_GROUP} ORDER BY g.name, g.id LIMIT $1 OFFSET $2");
-    let rows: Vec<GroupRow> = sqlx::query_as(&sql)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(conn)
-        .await?;
-    Ok(rows.into_iter().map(GroupOutput::from).collect())
-}
-
-/// How many groups the tenant has.
-pub async fn count_groups(conn: &mut PgConnection) -> Result<i64, ApiError> {
-    Ok(sqlx::query_scalar("SELECT count(*) FROM groups")
-        .fetch_one(conn)
-        .await?)
+    pagination: &Pagination,
+) -> Result<(Vec<GroupOutput>, i64), ApiError> {
+    let (rows, count) = crate::api::fetch_page::<GroupRow>(
+        conn,
+        SELECT_GROUP,
+        "groups g",
+        "g.name, g.id",
+        crate::api::no_filters,
+        pagination,
+    )
+    .await?;
+    Ok((rows.into_iter().map(GroupOutput::from).collect(), count))
 }
 
 /// The group `id`, if it exists.
@@ -490,8 +485,7 @@ pub(crate) async fn list(
 ) -> Result<Json<Page<GroupOutput>>, ApiError> {
     require_permission(&auth.principal, Permission::VIEW_GROUP)?;
     let mut tx = auth.tenant.begin().await?;
-    let count = count_groups(&mut tx).await?;
-    let rows = list_groups(&mut tx, pagination.limit(), pagination.offset()).await?;
+    let (rows, count) = list_groups(&mut tx, &pagination).await?;
     tx.commit().await?;
     Ok(Json(pagination.page(rows, count)?))
 }

@@ -53,26 +53,21 @@ const SELECT: &str = "SELECT p.id, p.name, p.codename,
         ct.app_label || '.' || ct.model AS content_type_display
    FROM permissions p JOIN content_types ct ON ct.id = p.content_type_id";
 
-/// One page of permissions, ordered by app label, model, codename, id.
+/// One page of permissions, ordered by app label, model, codename, id, and how many there
+/// are.
 pub async fn list_permissions(
     conn: &mut PgConnection,
-    limit: i64,
-    offset: i64,
-) -> Result<Vec<PermissionOutput>, ApiError> {
-    let sql =
-        format!("{SELECT} ORDER BY ct.app_label, ct.model, p.codename, p.id LIMIT $1 OFFSET $2");
-    Ok(sqlx::query_as(&sql)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(conn)
-        .await?)
-}
-
-/// How many permissions the tenant has.
-pub async fn count_permissions(conn: &mut PgConnection) -> Result<i64, ApiError> {
-    Ok(sqlx::query_scalar("SELECT count(*) FROM permissions")
-        .fetch_one(conn)
-        .await?)
+    pagination: &Pagination,
+) -> Result<(Vec<PermissionOutput>, i64), ApiError> {
+    crate::api::fetch_page(
+        conn,
+        SELECT,
+        "permissions p",
+        "ct.app_label, ct.model, p.codename, p.id",
+        crate::api::no_filters,
+        pagination,
+    )
+    .await
 }
 
 /// The permission `id`, if it exists.
@@ -94,8 +89,7 @@ pub(crate) async fn list(
     pagination: Pagination,
 ) -> Result<Json<Page<PermissionOutput>>, ApiError> {
     let mut tx = auth.tenant.begin().await?;
-    let count = count_permissions(&mut tx).await?;
-    let rows = list_permissions(&mut tx, pagination.limit(), pagination.offset()).await?;
+    let (rows, count) = list_permissions(&mut tx, &pagination).await?;
     tx.commit().await?;
     Ok(Json(pagination.page(rows, count)?))
 }

@@ -379,8 +379,7 @@ pub async fn list_users(
     principal: &Principal,
     filters: &UserFilters,
     default_active: Option<bool>,
-    limit: i64,
-    offset: i64,
+    page: &Pagination,
 ) -> Result<(Vec<PgRow>, i64), ApiError> {
     let mut args = PgArguments::default();
     let mut n = 1;
@@ -392,13 +391,10 @@ pub async fn list_users(
         &mut args,
         &mut n,
     )?;
-    push_arg(&mut args, limit)?;
-    push_arg(&mut args, offset)?;
     let sql = format!(
         "SELECT {USER_COLUMNS}, count(*) OVER () AS total FROM users u WHERE {clause}
-          ORDER BY lower(u.username), u.id LIMIT ${} OFFSET ${}",
-        n,
-        n + 1
+          ORDER BY lower(u.username), u.id {}",
+        page.limit_clause()
     );
     let rows = sqlx::query_with(&sql, args).fetch_all(&mut *conn).await?;
     let total = match rows.first() {
@@ -492,15 +488,7 @@ pub(crate) async fn list(
 ) -> Result<Json<Page<UserOutput>>, ApiError> {
     require(&auth.principal, Action::View, ResourceKind::User)?;
     let mut tx = auth.tenant.begin().await?;
-    let (rows, total) = list_users(
-        &mut tx,
-        &auth.principal,
-        &filters,
-        None,
-        page.limit(),
-        page.offset(),
-    )
-    .await?;
+    let (rows, total) = list_users(&mut tx, &auth.principal, &filters, None, &page).await?;
     tx.commit().await?;
     let results = rows
         .iter()
@@ -515,15 +503,7 @@ pub(crate) async fn assignable(
     Query(filters): Query<UserFilters>,
 ) -> Result<Json<Page<AssignableUser>>, ApiError> {
     let mut tx = auth.tenant.begin().await?;
-    let (rows, total) = list_users(
-        &mut tx,
-        &auth.principal,
-        &filters,
-        Some(true),
-        page.limit(),
-        page.offset(),
-    )
-    .await?;
+    let (rows, total) = list_users(&mut tx, &auth.principal, &filters, Some(true), &page).await?;
     tx.commit().await?;
     let results = rows
         .iter()
