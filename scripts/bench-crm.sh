@@ -88,12 +88,20 @@ echo "== creating $TENANTS tenants (POST /api/platform/tenants/ bench-NNNN with 
     "clients each, $SETUP_JOBS at a time)"
 "$BIN" platform-admin create --username benchops --email benchops@example.com \
     --password "$PASSWORD" >/dev/null
-PLATFORM_TOKEN="$(curl -fsS "$BASE/api/platform/token/" -H "Host: localhost" \
-    -H 'content-type: application/json' \
-    -d "{\"username\": \"benchops\", \"password\": \"$PASSWORD\"}" | jq -er .access)"
-export BASE PASSWORD PLATFORM_TOKEN TENANT_CLIENTS
+platform_token() {
+    curl -fsS "$BASE/api/platform/token/" -H "Host: localhost" \
+        -H 'content-type: application/json' \
+        -d "{\"username\": \"benchops\", \"password\": \"$PASSWORD\"}" | jq -er .access
+}
+export BASE PASSWORD TENANT_CLIENTS
 setup_started=$SECONDS
 seq -f 'bench-%04g' 1 "$TENANTS" >"$WORK/slugs.txt"
+# Batches of 100, each with a fresh platform token: 1,000 tenants take longer than a token lives.
+split -l 100 "$WORK/slugs.txt" "$WORK/slugs-"
+: >"$WORK/tenants.txt"
+for batch in "$WORK"/slugs-*; do
+    PLATFORM_TOKEN="$(platform_token)"
+    export PLATFORM_TOKEN
 # shellcheck disable=SC2016 # expanded by the sh -c child
 xargs -P "$SETUP_JOBS" -I{} sh -c 'set -e; json="content-type: application/json"
     curl -fsS -o /dev/null "$BASE/api/platform/tenants/" -H "Host: localhost" -H "$json" \
@@ -109,7 +117,8 @@ xargs -P "$SETUP_JOBS" -I{} sh -c 'set -e; json="content-type: application/json"
             -d "{\"first_name\": \"Client $i\", \"gender\": \"OTHER\", \"country\": \"AU\"}" \
             || { echo "creating a client on $1 failed" >&2; exit 255; }
     done
-    echo "$1.localhost $token"' _ {} <"$WORK/slugs.txt" >"$WORK/tenants.txt"
+    echo "$1.localhost $token"' _ {} <"$batch" >>"$WORK/tenants.txt"
+done
 SETUP_SECS=$((SECONDS - setup_started))
 read -r first_host first_token <"$WORK/tenants.txt"
 first_count="$(count "$first_token" /api/v1/clients/ "$first_host")"
