@@ -102,22 +102,22 @@ split -l 100 "$WORK/slugs.txt" "$WORK/slugs-"
 for batch in "$WORK"/slugs-*; do
     PLATFORM_TOKEN="$(platform_token)"
     export PLATFORM_TOKEN
-# shellcheck disable=SC2016 # expanded by the sh -c child
-xargs -P "$SETUP_JOBS" -I{} sh -c 'set -e; json="content-type: application/json"
-    curl -fsS -o /dev/null "$BASE/api/platform/tenants/" -H "Host: localhost" -H "$json" \
-        -H "Authorization: Bearer $PLATFORM_TOKEN" -d "{\"slug\": \"$1\", \"name\": \"Bench $1\",
-        \"admin\": {\"username\": \"admin\", \"email\": \"admin@$1.example.com\",
-        \"password\": \"$PASSWORD\"}}" || { echo "creating $1 failed" >&2; exit 255; }
-    token="$(curl -fsS "$BASE/api/token/" -H "Host: $1.localhost" -H "$json" \
-        -d "{\"username\": \"admin\", \"password\": \"$PASSWORD\"}" | jq -er .access)" \
-        || { echo "login on $1 failed" >&2; exit 255; }
-    i=0; while [ "$i" -lt "$TENANT_CLIENTS" ]; do i=$((i + 1))
-        curl -fsS -o /dev/null "$BASE/api/v1/clients/" -H "Host: $1.localhost" -H "$json" \
-            -H "Authorization: Bearer $token" \
-            -d "{\"first_name\": \"Client $i\", \"gender\": \"OTHER\", \"country\": \"AU\"}" \
-            || { echo "creating a client on $1 failed" >&2; exit 255; }
-    done
-    echo "$1.localhost $token"' _ {} <"$batch" >>"$WORK/tenants.txt"
+    # shellcheck disable=SC2016 # expanded by the sh -c child
+    xargs -P "$SETUP_JOBS" -I{} sh -c 'set -e; json="content-type: application/json"
+        curl -fsS -o /dev/null "$BASE/api/platform/tenants/" -H "Host: localhost" -H "$json" \
+            -H "Authorization: Bearer $PLATFORM_TOKEN" -d "{\"slug\": \"$1\", \"name\": \"Bench $1\",
+            \"admin\": {\"username\": \"admin\", \"email\": \"admin@$1.example.com\",
+            \"password\": \"$PASSWORD\"}}" || { echo "creating $1 failed" >&2; exit 255; }
+        token="$(curl -fsS "$BASE/api/token/" -H "Host: $1.localhost" -H "$json" \
+            -d "{\"username\": \"admin\", \"password\": \"$PASSWORD\"}" | jq -er .access)" \
+            || { echo "login on $1 failed" >&2; exit 255; }
+        i=0; while [ "$i" -lt "$TENANT_CLIENTS" ]; do i=$((i + 1))
+            curl -fsS -o /dev/null "$BASE/api/v1/clients/" -H "Host: $1.localhost" -H "$json" \
+                -H "Authorization: Bearer $token" \
+                -d "{\"first_name\": \"Client $i\", \"gender\": \"OTHER\", \"country\": \"AU\"}" \
+                || { echo "creating a client on $1 failed" >&2; exit 255; }
+        done
+        echo "$1.localhost $token"' _ {} <"$batch" >>"$WORK/tenants.txt"
 done
 SETUP_SECS=$((SECONDS - setup_started))
 read -r first_host first_token <"$WORK/tenants.txt"
