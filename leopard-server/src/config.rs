@@ -284,7 +284,8 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "LEOPARD_BIND", default_value = "127.0.0.1:8000")]
     pub bind: SocketAddr,
-    /// Maximum database connections.
+    /// Maximum database connections of each of the two pools: tenant transactions, and the
+    /// rest (registry, listeners, event bookkeeping, the platform API).
     #[arg(long, env = "LEOPARD_POOL_SIZE", default_value_t = 16)]
     pub pool_size: u32,
     /// Seconds between full registry reloads (changes also arrive by LISTEN/NOTIFY).

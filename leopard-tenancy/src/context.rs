@@ -3,16 +3,22 @@
 //! [`TenantContext::begin`] is the only way to reach a tenant's tables. It sends
 //! `BEGIN; SET LOCAL search_path TO "<schema>", public` as one simple-query message (one round
 //! trip). `SET LOCAL` ends with the transaction — on commit, on rollback, and on the rollback
-//! sqlx queues when a transaction is dropped — so a pooled connection never carries a tenant's
+//! run when a transaction is dropped open — so a pooled connection never carries a tenant's
 //! schema into the next checkout, and transaction-mode poolers stay safe.
+//!
+//! The connections come from the tenant pool ([`crate::pool`]): one that ended with an awaited
+//! `COMMIT` or `ROLLBACK` goes back without a ping; one dropped open is rolled back and checked
+//! before reuse.
 
+use std::borrow::Cow;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
-use sqlx::postgres::{PgConnection, PgPool};
-use sqlx::{Postgres, Transaction};
+use sqlx::postgres::{PgConnection, PgTransactionManager};
+use sqlx::TransactionManager as _;
 
 use crate::model::TenantInfo;
+use crate::pool::{Pooled, Return, TenantPool};
 use crate::TenancyError;
 
 /// A request's tenant and the means to open transactions in its schema.
@@ -22,7 +28,7 @@ use crate::TenancyError;
 #[derive(Clone)]
 pub struct TenantContext {
     tenant: Arc<TenantInfo>,
-    pool: PgPool,
+    pool: TenantPool,
     begin_sql: Arc<str>,
 }
 
@@ -36,7 +42,7 @@ impl std::fmt::Debug for TenantContext {
 }
 
 impl TenantContext {
-    pub(crate) fn new(tenant: Arc<TenantInfo>, pool: PgPool) -> Self {
+    pub(crate) fn new(tenant: Arc<TenantInfo>, pool: TenantPool) -> Self {
         let begin_sql = begin_statement(&tenant.schema).into();
         Self {
             tenant,
@@ -64,17 +70,30 @@ impl TenantContext {
     /// connection is discarded and the transaction is opened once more on a fresh one: nothing
     /// of the caller's work was sent yet.
     pub async fn begin(&self) -> Result<TenantTx, TenancyError> {
-        let tx = match self.pool.begin_with(self.begin_sql.to_string()).await {
+        let conn = match self.open().await {
             Err(err) if is_broken_connection(&err) => {
                 tracing::debug!(error = %err, "a pooled connection was broken; retrying once");
-                self.pool.begin_with(self.begin_sql.to_string()).await?
+                self.pool.discard_idle();
+                self.open().await?
             }
             other => other?,
         };
         Ok(TenantTx {
-            tx,
+            conn,
             tenant: Arc::clone(&self.tenant),
         })
+    }
+
+    /// Checks a connection out and sends the tenant's `BEGIN`.
+    async fn open(&self) -> Result<Pooled, sqlx::Error> {
+        let mut conn = self.pool.acquire(self.tenant.id).await?;
+        let statement = Cow::Owned(self.begin_sql.to_string());
+        if let Err(err) = PgTransactionManager::begin(&mut conn, Some(statement)).await {
+            // Whatever state the connection is in, it is not worth finding out.
+            conn.on_drop = Return::Broken;
+            return Err(err);
+        }
+        Ok(conn)
     }
 }
 
@@ -96,7 +115,7 @@ pub(crate) fn begin_statement(schema: &leopard_core::SchemaName) -> String {
 /// `&mut *tx` is an executor for `sqlx` queries.
 #[derive(Debug)]
 pub struct TenantTx {
-    tx: Transaction<'static, Postgres>,
+    conn: Pooled,
     tenant: Arc<TenantInfo>,
 }
 
@@ -107,27 +126,38 @@ impl TenantTx {
     }
 
     /// Commits the transaction.
-    pub async fn commit(self) -> Result<(), TenancyError> {
-        self.tx.commit().await?;
-        Ok(())
+    pub async fn commit(mut self) -> Result<(), TenancyError> {
+        let done = PgTransactionManager::commit(&mut self.conn).await;
+        self.settle(done)
     }
 
     /// Rolls the transaction back.
-    pub async fn rollback(self) -> Result<(), TenancyError> {
-        self.tx.rollback().await?;
-        Ok(())
+    pub async fn rollback(mut self) -> Result<(), TenancyError> {
+        let done = PgTransactionManager::rollback(&mut self.conn).await;
+        self.settle(done)
+    }
+
+    /// Records how the transaction ended, which decides how its connection goes back.
+    fn settle(&mut self, done: Result<(), sqlx::Error>) -> Result<(), TenancyError> {
+        self.conn.on_drop = match &done {
+            Ok(()) if PgTransactionManager::get_transaction_depth(&self.conn) == 0 => Return::Clean,
+            Ok(()) => Return::Unsettled,
+            Err(err) if is_broken_connection(err) => Return::Broken,
+            Err(_) => Return::Unsettled,
+        };
+        Ok(done?)
     }
 }
 
 impl Deref for TenantTx {
     type Target = PgConnection;
     fn deref(&self) -> &PgConnection {
-        &self.tx
+        &self.conn
     }
 }
 
 impl DerefMut for TenantTx {
     fn deref_mut(&mut self) -> &mut PgConnection {
-        &mut self.tx
+        &mut self.conn
     }
 }

@@ -24,6 +24,7 @@ mod error;
 pub mod layer;
 pub mod migrate;
 pub mod model;
+mod pool;
 pub mod provision;
 pub mod registry;
 #[cfg(feature = "testing")]

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::context::TenantContext;
 use crate::model::{SubscriptionStatus, TenantInfo};
+use crate::pool::TenantPool;
 use crate::{TenancyError, NOTIFY_CHANNEL};
 
 /// How hosts map to tenants besides the exact domain table.
@@ -63,6 +64,8 @@ struct Snapshot {
 /// The in-memory registry: resolve hosts and slugs to tenants, hand out [`TenantContext`]s.
 pub struct TenantRegistry {
     pool: PgPool,
+    /// The connections of tenant transactions (see [`crate::pool`]).
+    tenant_pool: TenantPool,
     config: ResolveConfig,
     /// `.<base>`, precomputed for suffix matching.
     dot_base: String,
@@ -91,6 +94,7 @@ impl TenantRegistry {
         let dot_base = format!(".{}", config.base_domain.to_ascii_lowercase());
         let dash_app = format!("-{}", config.app_subdomain.to_ascii_lowercase());
         Self {
+            tenant_pool: TenantPool::following(&pool),
             pool,
             config,
             dot_base,
@@ -227,7 +231,7 @@ impl TenantRegistry {
 
     /// A tenant context for `tenant`, for work outside a request (CLI, background jobs).
     pub fn context(&self, tenant: Arc<TenantInfo>) -> TenantContext {
-        TenantContext::new(tenant, self.pool.clone())
+        TenantContext::new(tenant, self.tenant_pool.clone())
     }
 
     /// A tenant context by slug, whatever the tenant's status.

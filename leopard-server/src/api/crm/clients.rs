@@ -456,12 +456,12 @@ pub(crate) async fn retrieve(
     require(&auth.principal, Action::View, ResourceKind::Client)?;
     let id = path_id(&raw).ok_or_else(not_found)?;
     let mut tx = auth.tenant.begin().await?;
-    let branch = client_branch(&mut tx, id, false, false)
-        .await?
-        .ok_or_else(not_found)?;
-    in_scope(&auth.principal, Action::View, branch)?;
-    let out = fetch_client(&mut tx, id).await?.ok_or_else(not_found)?;
+    let out = fetch_live_client(&mut tx, id).await?;
     tx.commit().await?;
+    // One read: the scope is decided on the row's branch, and an out-of-scope client is as
+    // unknown as a missing one.
+    let out = out.ok_or_else(not_found)?;
+    in_scope(&auth.principal, Action::View, out.branch)?;
     Ok(Json(out))
 }
 
@@ -759,6 +759,19 @@ async fn fetch_client(conn: &mut PgConnection, id: i64) -> Result<Option<ClientO
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?)
+}
+
+/// Live (not soft-deleted) client `id` as the API shows it.
+async fn fetch_live_client(
+    conn: &mut PgConnection,
+    id: i64,
+) -> Result<Option<ClientOutput>, ApiError> {
+    Ok(sqlx::query_as(&format!(
+        "{CLIENT_SELECT} WHERE c.id = $1 AND c.deleted_at IS NULL"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?)
 }
 
 /// The branch of a live (`deleted = false`) or soft-deleted (`deleted = true`) client, locked
