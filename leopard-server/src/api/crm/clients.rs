@@ -755,10 +755,7 @@ async fn count_stages(
 
 /// One client by id (live or soft-deleted).
 async fn fetch_client(conn: &mut PgConnection, id: i64) -> Result<Option<ClientOutput>, ApiError> {
-    Ok(sqlx::query_as(&format!("{CLIENT_SELECT} WHERE c.id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?)
+    fetch_client_where(conn, id, "").await
 }
 
 /// Live (not soft-deleted) client `id` as the API shows it.
@@ -766,12 +763,21 @@ async fn fetch_live_client(
     conn: &mut PgConnection,
     id: i64,
 ) -> Result<Option<ClientOutput>, ApiError> {
-    Ok(sqlx::query_as(&format!(
-        "{CLIENT_SELECT} WHERE c.id = $1 AND c.deleted_at IS NULL"
-    ))
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?)
+    fetch_client_where(conn, id, " AND c.deleted_at IS NULL").await
+}
+
+/// Client `id` when it also matches `and` (a constant `AND …` clause, or empty).
+async fn fetch_client_where(
+    conn: &mut PgConnection,
+    id: i64,
+    and: &'static str,
+) -> Result<Option<ClientOutput>, ApiError> {
+    Ok(
+        sqlx::query_as(&format!("{CLIENT_SELECT} WHERE c.id = $1{and}"))
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
 }
 
 /// The branch of a live (`deleted = false`) or soft-deleted (`deleted = true`) client, locked
